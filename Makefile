@@ -1,0 +1,102 @@
+# Skillscope build. `make` builds ./skillscope; `make run` installs missing Debian packages, builds and
+# starts the server; `make test` runs every test (unit, ASan/UBSan unit, fuzz corpora, integration,
+# interop). Dependencies come from Debian packages through pkg-config.
+
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+PKGS     := libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy
+CC       ?= cc
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+            -Wformat=2 -Wno-format-nonliteral
+DEFS     := -D_GNU_SOURCE -DSKILLSCOPE_VERSION=\"$(VERSION)\"
+OPT      ?= -O2 -g
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS_ALL = $(WARN) $(DEFS) $(OPT) -ffp-contract=off -Isrc $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+
+LIB_SRC  := $(sort $(filter-out src/main.c,$(wildcard src/*/*.c)))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+BUILD    ?= build/release
+ASAN     ?= build/asan
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ALIB_OBJ := $(LIB_SRC:%.c=$(ASAN)/%.o)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all run test unit asan fuzz-replay fuzz integ interop format format-check deps clean check-deps bench
+
+all: skillscope
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(ASAN)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(SAN) -DEXPENSIVE_CHECKS -MMD -MP -c $< -o $@
+
+skillscope: $(LIB_OBJ) $(BUILD)/src/main.o
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/test_unit: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(ASAN)/test_unit: $(ALIB_OBJ) $(UNIT_SRC:%.c=$(ASAN)/%.o)
+	$(CC) $(CFLAGS_ALL) $(SAN) -o $@ $^ $(LDLIBS_ALL)
+
+# Each fuzz target linked with a replay driver (runs the committed corpus, no libFuzzer needed).
+$(ASAN)/fuzz/%: $(ASAN)/fuzz/%.o $(ASAN)/fuzz/replay.o $(ALIB_OBJ)
+	$(CC) $(CFLAGS_ALL) $(SAN) -o $@ $^ $(LDLIBS_ALL)
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory skillscope
+	./skillscope serve --data-dir ./skillscope-data
+
+unit: $(BUILD)/test_unit
+	$(BUILD)/test_unit
+
+asan: $(ASAN)/test_unit
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(ASAN)/test_unit
+
+fuzz-replay: $(FUZZ_SRC:fuzz/%.c=$(ASAN)/fuzz/%)
+	@scripts/fuzz-replay.sh $(ASAN)/fuzz
+
+# Coverage-guided fuzzing with clang's libFuzzer: make fuzz TARGET=fuzz_otlp_pb [SECS=60]
+fuzz:
+	@scripts/fuzz-run.sh $(TARGET) $(SECS)
+
+integ: skillscope
+	tests/integ/run.sh
+
+interop: skillscope
+	tests/interop/run.sh
+
+check-deps:
+	@scripts/check-includes.sh
+
+test: deps
+	@$(MAKE) --no-print-directory skillscope $(BUILD)/test_unit
+	@scripts/test-all.sh
+
+bench: skillscope
+	bench/run.sh
+
+FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: ok"
+
+format-check-counted:
+	@if clang-format --dry-run --Werror $(FORMAT_FILES); then echo "format-check: 1 passed, 0 failed"; \
+	 else echo "format-check: 0 passed, 1 failed"; exit 1; fi
+
+clean:
+	rm -rf build skillscope
+
+-include $(LIB_OBJ:.o=.d) $(ALIB_OBJ:.o=.d) $(BUILD)/src/main.d

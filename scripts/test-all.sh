@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test stage of `make test` in order, keeps going after a failing stage, and ends with
+# the sum of the stages' counts as one "N passed, N failed" line. Exit status is non-zero if any
+# stage failed. Stages: format and include checks, unit tests, the same under ASan/UBSan, fuzz
+# corpus replay, integration tests against the real binary, interop tests with real clients.
+set -u
+cd "$(dirname "$0")/.."
+total_pass=0; total_fail=0; failed_stages=()
+log=$(mktemp -d)
+
+stage() {
+  local name=$1; shift
+  echo "=== $name"
+  local start=$SECONDS
+  "$@" 2>&1 | tee "$log/$name.out"
+  local rc=${PIPESTATUS[0]}
+  local line p f
+  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -1)
+  p=$(sed -nE 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/p' <<<"$line")
+  f=$(sed -nE 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
+  p=${p:-0}; f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+  [ "$rc" -ne 0 ] && failed_stages+=("$name")
+  echo "=== $name: rc=$rc ($((SECONDS - start))s)"
+}
+
+stage format-check make --no-print-directory format-check-counted
+stage check-includes scripts/check-includes.sh
+stage unit build/release/test_unit
+stage asan make --no-print-directory asan
+stage fuzz-replay make --no-print-directory fuzz-replay
+stage integ tests/integ/run.sh
+stage interop tests/interop/run.sh
+
+rm -rf "$log"
+[ ${#failed_stages[@]} -gt 0 ] && echo "failed stages: ${failed_stages[*]}"
+echo "$total_pass passed, $total_fail failed"
+[ ${#failed_stages[@]} -eq 0 ]
