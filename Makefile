@@ -82,7 +82,10 @@ test: deps
 	@$(MAKE) --no-print-directory skillscope $(BUILD)/test_unit
 	@scripts/test-all.sh
 
-bench: skillscope
+$(BUILD)/bench/otlp_load: $(BUILD)/bench/otlp_load.o $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+bench: skillscope $(BUILD)/bench/otlp_load
 	bench/run.sh
 
 FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* digits: significant digits without dot; returns decimal exponent e such that value = 0.d1d2.. * 10^(e) */
+/* digits: significant digits without dot; returns decimal exponent e such that value = 0.d1d2.. *
+ * 10^(e) */
 static int shortest(double f, char *digits, int *ndig)
 {
     char tmp[40];
@@ -111,6 +112,12 @@ size_t fmt_float_prom(char *out, double f)
     if (a != 0 && (a < 1e-6 || a >= 1e21))
         return fmt_e(out, f);
     return fmt_f(out, f);
+}
+
+size_t fmt_float_f(char *out, double f)
+{
+    size_t n = special(out, f);
+    return n ? n : fmt_f(out, f);
 }
 
 size_t fmt_float_e(char *out, double f)
