@@ -1,7 +1,4 @@
-/* main.c - placeholder entry point replaced by the CLI wiring. */
-#include <stdio.h>
-int main(void)
-{
-    puts("skillscope");
-    return 0;
-}
+/* main.c - the skillscope binary: everything is a subcommand, dispatched by cli/. */
+#include "cli/cli.h"
+
+int main(int argc, char **argv) { return cli_main(argc, argv); }

@@ -125,10 +125,7 @@ char *arena_strndup(arena_t *a, const char *s, size_t n)
     return p;
 }
 
-str_t arena_str(arena_t *a, str_t s)
-{
-    return (str_t){arena_strndup(a, s.ptr, s.len), s.len};
-}
+str_t arena_str(arena_t *a, str_t s) { return (str_t){arena_strndup(a, s.ptr, s.len), s.len}; }
 
 char *arena_sprintf(arena_t *a, const char *fmt, ...)
 {

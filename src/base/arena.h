@@ -16,8 +16,8 @@ typedef struct arena_block arena_block_t;
 
 typedef struct arena {
     arena_block_t *head;
-    size_t block_bytes;  /* size of the next block to allocate */
-    size_t total_bytes;  /* bytes obtained from malloc, for accounting */
+    size_t block_bytes; /* size of the next block to allocate */
+    size_t total_bytes; /* bytes obtained from malloc, for accounting */
 } arena_t;
 
 /* Caller-owned arena; first_block_bytes 0 picks a default (4 KiB). */

@@ -27,8 +27,13 @@ int duration_parse_ms(str_t s, int64_t *out, err_t *err)
     static const struct {
         const char *name;
         int64_t ms;
-    } units[] = {{"y", 365LL * 86400000}, {"w", 7LL * 86400000}, {"d", 86400000}, {"h", 3600000},
-                 {"m", 60000},            {"s", 1000},           {"ms", 1}};
+    } units[] = {{"y", 365LL * 86400000},
+                 {"w", 7LL * 86400000},
+                 {"d", 86400000},
+                 {"h", 3600000},
+                 {"m", 60000},
+                 {"s", 1000},
+                 {"ms", 1}};
     size_t i = 0;
     int64_t total = 0;
     int last_unit = -1;
@@ -117,9 +122,10 @@ int size_parse_bytes(str_t s, uint64_t *out, err_t *err)
             return 0;
         }
     }
-    return err_set(err, ERR_PARSE,
-                   "invalid size \"%.*s\": unknown unit \"%.*s\" (use B KB MB GB TB KiB MiB GiB TiB)",
-                   STR_FMT(s), STR_FMT(u));
+    return err_set(
+        err, ERR_PARSE,
+        "invalid size \"%.*s\": unknown unit \"%.*s\" (use B KB MB GB TB KiB MiB GiB TiB)",
+        STR_FMT(s), STR_FMT(u));
 }
 
 static int num(str_t s, size_t *i, int width, int *out)
@@ -138,8 +144,8 @@ int rfc3339_parse_ns(str_t s, int64_t *out, err_t *err)
 {
     size_t i = 0;
     int Y, M, D, h, m, sec;
-    if (num(s, &i, 4, &Y) || i >= s.len || s.ptr[i++] != '-' || num(s, &i, 2, &M) ||
-        i >= s.len || s.ptr[i++] != '-' || num(s, &i, 2, &D) || i >= s.len ||
+    if (num(s, &i, 4, &Y) || i >= s.len || s.ptr[i++] != '-' || num(s, &i, 2, &M) || i >= s.len ||
+        s.ptr[i++] != '-' || num(s, &i, 2, &D) || i >= s.len ||
         (s.ptr[i] != 'T' && s.ptr[i] != 't' && s.ptr[i] != ' ') || (++i, num(s, &i, 2, &h)) ||
         i >= s.len || s.ptr[i++] != ':' || num(s, &i, 2, &m) || i >= s.len || s.ptr[i++] != ':' ||
         num(s, &i, 2, &sec))

@@ -3,8 +3,8 @@
  *
  * A function that can fail returns int: 0 on success or a negative ERR_* code from the table below.
  * Where a person needs detail (parsers, config, HTTP input), the function also takes an err_t * and
- * fills in a message, and for parsers a 1-based line and column. The table is an X-macro so the names
- * and the human strings are generated from one place; codes are append-only.
+ * fills in a message, and for parsers a 1-based line and column. The table is an X-macro so the
+ * names and the human strings are generated from one place; codes are append-only.
  */
 #ifndef BASE_ERR_H
 #define BASE_ERR_H

@@ -1,8 +1,8 @@
 /*
  * hash.c - xxHash3 wrapper and u64map (open addressing with linear probing).
  *
- * Deletion shifts later entries of the same probe run back instead of leaving tombstones, so lookups
- * never degrade after churn. Load factor is kept under 3/4.
+ * Deletion shifts later entries of the same probe run back instead of leaving tombstones, so
+ * lookups never degrade after churn. Load factor is kept under 3/4.
  */
 #include "base/hash.h"
 

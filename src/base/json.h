@@ -20,7 +20,7 @@
 typedef struct jw {
     buf_t *b;
     int depth;
-    bool first[JW_MAX_DEPTH]; /* no element written yet at this depth */
+    bool first[JW_MAX_DEPTH];  /* no element written yet at this depth */
     char closer[JW_MAX_DEPTH]; /* '}' or ']' for each open level */
     bool after_key;
 } jw_t;

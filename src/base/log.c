@@ -21,9 +21,14 @@ void log_write(int level, const char *msg, const char *kvfmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+    int n =
+        snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=\"%s\"",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000,
+                 names[level < 0   ? 0
+                       : level > 3 ? 3
+                                   : level],
+                 msg);
     if (n > (int)sizeof line - 2)
         n = (int)sizeof line - 2;
     if (kvfmt && kvfmt[0] && n < (int)sizeof line - 3) {

@@ -13,7 +13,8 @@ enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(int level);
 int log_level(void);
 /* msg is quoted as given; kvfmt formats the " key=value" pairs that follow it. */
-void log_write(int level, const char *msg, const char *kvfmt, ...) __attribute__((format(printf, 3, 4)));
+void log_write(int level, const char *msg, const char *kvfmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)

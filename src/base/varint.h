@@ -21,7 +21,8 @@ static inline size_t uvarint_put(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* Reads a varint from [p, end). Returns bytes consumed, or 0 when truncated or longer than 10 bytes. */
+/* Reads a varint from [p, end). Returns bytes consumed, or 0 when truncated or longer than 10
+ * bytes. */
 static inline size_t uvarint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
     uint64_t r = 0;

@@ -138,9 +138,10 @@ static int kv_key_cmp(const void *x, const void *y)
 /* Adds attributes in key order so that collisions join deterministically. */
 static void lb_add_attrs(lb_t *b, const otlp_attrs_t *attrs, int mode)
 {
-    otlp_kv_t *sorted = attrs->n ? ARENA_ARRAY(b->a, otlp_kv_t, attrs->n) : NULL;
-    if (attrs->n)
-        memcpy(sorted, attrs->v, attrs->n * sizeof *sorted);
+    if (!attrs->n)
+        return;
+    otlp_kv_t *sorted = ARENA_ARRAY(b->a, otlp_kv_t, attrs->n);
+    memcpy(sorted, attrs->v, attrs->n * sizeof *sorted);
     qsort(sorted, attrs->n, sizeof *sorted, kv_key_cmp);
     for (size_t i = 0; i < attrs->n; i++) {
         str_t name = promname_label(b->a, sorted[i].key);
@@ -154,7 +155,8 @@ static void lb_add_attrs(lb_t *b, const otlp_attrs_t *attrs, int mode)
 static labels_t lb_labels(lb_t *b)
 {
     labels_t ls = {ARENA_ARRAY(b->a, label_t, b->n ? b->n : 1), b->n};
-    memcpy(ls.v, b->v, b->n * sizeof *ls.v);
+    if (b->n)
+        memcpy(ls.v, b->v, b->n * sizeof *ls.v);
     labels_sort(&ls); /* names are unique by construction */
     return ls;
 }

@@ -356,6 +356,14 @@ void otlp_pb_encode_status(buf_t *out, int32_t code, str_t msg);
 void otlp_json_write_traces(jw_t *w, const otlp_traces_t *t);
 void otlp_json_write_value(jw_t *w, const otlp_value_t *v);
 void otlp_json_write_attrs(jw_t *w, const otlp_attrs_t *a);
+void otlp_json_write_metrics(jw_t *w, const otlp_metrics_t *m);
+void otlp_json_write_logs(jw_t *w, const otlp_logs_t *l);
+/* {"partialSuccess":{"<rejected_key>":"N","errorMessage":"..."}}, or {} when rejected == 0 and msg
+ * is empty. rejected_key is "rejectedSpans", "rejectedDataPoints" or "rejectedLogRecords". */
+void otlp_json_write_export_response(jw_t *w, const char *rejected_key, int64_t rejected,
+                                     str_t msg);
+/* google.rpc.Status as JSON: {"code":3,"message":"..."}. */
+void otlp_json_write_status(jw_t *w, int32_t code, str_t msg);
 
 /* ---- helpers ---- */
 /* The attribute with this key, or NULL. */
@@ -365,5 +373,15 @@ const otlp_value_t *otlp_attrs_get(const otlp_attrs_t *a, const char *key);
 str_t otlp_value_to_str(const otlp_value_t *v, arena_t *a);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void otlp_hex(char *out, const uint8_t *id, size_t n);
+/* Standard base64 (RFC 4648 §4, padded), appended to out. */
+void otlp_b64_encode(buf_t *out, const uint8_t *p, size_t n);
+/* Decodes standard or URL-safe base64, padded or not, into out (at least n*3/4+3 bytes);
+ * returns the decoded length or -1 on a malformed input. */
+long otlp_b64_decode(uint8_t *out, const char *s, size_t n);
+/* Structural equality of two decoded requests, ignoring `raw` (NaN equals NaN). For tests and
+ * fuzzers checking that decode -> encode -> decode round-trips. */
+bool otlp_traces_equal(const otlp_traces_t *a, const otlp_traces_t *b);
+bool otlp_metrics_equal(const otlp_metrics_t *a, const otlp_metrics_t *b);
+bool otlp_logs_equal(const otlp_logs_t *a, const otlp_logs_t *b);
 
 #endif

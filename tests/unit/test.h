@@ -3,11 +3,11 @@
  *
  *   TEST(wal_replays_torn_tail) { ... CHECK_EQ_INT(got, 3); ... }
  *
- * Each TEST registers itself at load time under the suite named after its file (test_wal.c -> "wal"),
- * so adding a test file needs no edit elsewhere. CHECK_* print file:line and both values and mark the
- * test failed without stopping it; REQUIRE_* also return from the test. The runner (main.c) prints
- * "N passed, N failed" last and exits non-zero on any failure; `tests/unit/run SUITE [TEST]` runs a
- * subset.
+ * Each TEST registers itself at load time under the suite named after its file (test_wal.c ->
+ * "wal"), so adding a test file needs no edit elsewhere. CHECK_* print file:line and both values
+ * and mark the test failed without stopping it; REQUIRE_* also return from the test. The runner
+ * (main.c) prints "N passed, N failed" last and exits non-zero on any failure; `tests/unit/run
+ * SUITE [TEST]` runs a subset.
  */
 #ifndef TEST_H
 #define TEST_H
@@ -21,7 +21,8 @@
 
 typedef void (*test_fn)(void);
 void test_register(const char *file, const char *name, test_fn fn);
-void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A fresh empty directory under $TMPDIR for this test; removed after the test passes. */
 const char *test_tmpdir(void);
 
@@ -78,8 +79,8 @@ extern int test_failed_now;
         str_t s_ = (s);                                                                            \
         const char *c_ = (cs);                                                                     \
         if (s_.len != strlen(c_) || (s_.len && memcmp(s_.ptr, c_, s_.len) != 0))                   \
-            test_fail_at(__FILE__, __LINE__, "%s == %s: \"%.*s\" != \"%s\"", #s, #cs,              \
-                         (int)s_.len, s_.ptr ? s_.ptr : "", c_);                                   \
+            test_fail_at(__FILE__, __LINE__, "%s == %s: \"%.*s\" != \"%s\"", #s, #cs, (int)s_.len, \
+                         s_.ptr ? s_.ptr : "", c_);                                                \
     } while (0)
 #define CHECK_OK(expr)                                                                             \
     do {                                                                                           \

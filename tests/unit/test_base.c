@@ -149,7 +149,8 @@ TEST(json_writer_escapes_and_nests)
     jw_key(&w, "b");
     jw_double(&w, 0.5);
     jw_end(&w);
-    CHECK_EQ_STR(buf_cstr(&b), "{\"a\":[1,\"x\\\"y\\n\\u0001\",\"bad\xef\xbf\xbdutf8\"],\"b\":0.5}");
+    CHECK_EQ_STR(buf_cstr(&b),
+                 "{\"a\":[1,\"x\\\"y\\n\\u0001\",\"bad\xef\xbf\xbdutf8\"],\"b\":0.5}");
     buf_deinit(&b);
 }
 

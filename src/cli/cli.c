@@ -1,0 +1,334 @@
+/*
+ * cli.c - command dispatch, `help`, `version`, and helpers several commands share.
+ *
+ * The command table below is the whole of dispatch: `skillscope NAME args...` calls the row's
+ * main with argv shifted so argv[0] is NAME. `skillscope help NAME` is `skillscope NAME --help`.
+ *
+ * cli_http_get is a deliberately small blocking HTTP/1.1 client (one request, Connection: close,
+ * Content-Length / chunked / read-to-close bodies, a deadline on every socket operation) for the
+ * commands that talk to a running server on this machine: start's readiness wait and status.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <yaml.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "base/clock.h"
+#include "cli/dump.h"
+#include "net/loop.h"
+
+static const cli_cmd_t commands[] = {
+    {"serve", "run the server in the foreground", cli_serve_main},
+    {"start", "run the server in the background (pidfile and log in the data dir)", cli_start_main},
+    {"stop", "stop the background server", cli_stop_main},
+    {"status", "show whether the server runs, what it received and stores", cli_status_main},
+    {"restart", "stop, then start", cli_restart_main},
+    {"dump", "print stored samples, log entries and spans as JSON lines", cli_dump_main},
+    {"version", "print the version and build information", cli_version_main},
+    {"help", "show this help, or a command's: skillscope help COMMAND", cli_help_main},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const cli_cmd_t *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f)
+{
+    fputs("Skillscope: OpenTelemetry traces, metrics and logs for AI skills and agents,\n"
+          "with Prometheus, Loki and Tempo APIs, in one binary.\n\n"
+          "Usage: skillscope COMMAND [flags]\n\nCommands:\n",
+          f);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nRun 'skillscope COMMAND --help' for the flags of a command.\n", f);
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-v") == 0)
+        name = "version";
+    const cli_cmd_t *cmd = find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "skillscope: unknown command \"%s\" (see skillscope help)\n", name);
+        return CLI_EXIT_USAGE;
+    }
+    char **sub = argv + 1;
+    sub[0] = (char *)cmd->name;
+    return cmd->main(argc - 1, sub);
+}
+
+int cli_help_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "skillscope help: expected at most one command name\n");
+        return CLI_EXIT_USAGE;
+    }
+    const cli_cmd_t *cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "skillscope help: unknown command \"%s\" (see skillscope help)\n", argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    char *sub[] = {(char *)cmd->name, "--help", NULL};
+    return cmd->main(2, sub);
+}
+
+int cli_version_main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("Usage: skillscope version\n\nPrints the version and what the binary was built "
+                 "with.");
+            return CLI_EXIT_OK;
+        }
+        fprintf(stderr, "skillscope version: unknown flag %s (see skillscope version --help)\n",
+                argv[i]);
+        return CLI_EXIT_USAGE;
+    }
+    printf("skillscope %s\n", SKILLSCOPE_VERSION);
+#if defined(__clang__)
+    printf("  compiler:  clang %s\n", __clang_version__);
+#elif defined(__GNUC__)
+    printf("  compiler:  gcc %s\n", __VERSION__);
+#endif
+    printf("  libraries: libevent %s, zlib %s, zstd %s, libyaml %s, jansson %s\n",
+           loop_backend_version(), zlibVersion(), ZSTD_versionString(), yaml_get_version_string(),
+           JANSSON_VERSION);
+    printf("  platform:  linux, %zu-bit\n", sizeof(void *) * 8);
+    return CLI_EXIT_OK;
+}
+
+int cli_config(config_t *c, const char *cmd, int argc, char **argv, const char *about)
+{
+    err_t err;
+    int rc = config_load(c, cmd, argc, argv, &err);
+    if (rc == CONFIG_HELP) {
+        printf("Usage: skillscope %s [flags]\n\n%s\n\nFlags (each also from the environment, or "
+               "from the YAML file given\nwith --config; flags win over the environment, which "
+               "wins over the file):\n",
+               cmd, about);
+        config_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "skillscope %s: %s\n", cmd, err.msg);
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
+
+const char *cli_client_host(const config_t *c, bool url)
+{
+    const char *h = c->listen;
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "") == 0)
+        return "127.0.0.1";
+    if (strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0)
+        return url ? "[::1]" : "::1";
+    if (url && strchr(h, ':') && h[0] != '[') {
+        static char buf[300];
+        snprintf(buf, sizeof buf, "[%s]", h);
+        return buf;
+    }
+    return h;
+}
+
+void cli_print_endpoints(FILE *f, const config_t *c)
+{
+    const char *host = cli_client_host(c, true);
+    fprintf(f, "  UI / API    http://%s:%d\n", host, c->http_port);
+    if (c->otlp_http_port)
+        fprintf(f, "  OTLP/HTTP   http://%s:%d\n", host, c->otlp_http_port);
+    if (c->otlp_grpc_port)
+        fprintf(f, "  OTLP/gRPC   %s:%d  (port reserved: the gRPC receiver is not built yet)\n",
+                host, c->otlp_grpc_port);
+    fprintf(f, "  data        %s\n", c->data_dir);
+    if (strcmp(c->listen, "0.0.0.0") == 0 || strcmp(c->listen, "::") == 0)
+        fprintf(f, "  (listening on every interface: %s)\n", c->listen);
+    fprintf(f, "\nPoint OpenTelemetry SDKs (and Claude Code) here with:\n");
+    int port = c->otlp_http_port ? c->otlp_http_port : c->http_port;
+    fprintf(f, "  export OTEL_EXPORTER_OTLP_ENDPOINT=http://%s:%d\n", host, port);
+    fputs("  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf\n"
+          "  export OTEL_METRICS_EXPORTER=otlp\n"
+          "  export OTEL_LOGS_EXPORTER=otlp\n"
+          "  export OTEL_TRACES_EXPORTER=otlp\n"
+          "  export CLAUDE_CODE_ENABLE_TELEMETRY=1\n",
+          f);
+}
+
+/* ---- tiny HTTP client ---- */
+
+static int wait_fd(int fd, short events, int64_t deadline_ms, err_t *err)
+{
+    for (;;) {
+        int64_t left = deadline_ms - clock_now_ms();
+        if (left <= 0)
+            return err_set(err, ERR_TIMEOUT, "timed out");
+        struct pollfd p = {fd, events, 0};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return err_set(err, ERR_IO, "%s", strerror(errno));
+    }
+}
+
+static int dial(const char *host, int port, int64_t deadline_ms, err_t *err)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char h[300];
+    snprintf(h, sizeof h, "%s", host);
+    if (h[0] == '[') { /* URL form of an IPv6 address */
+        memmove(h, h + 1, strlen(h));
+        h[strcspn(h, "]")] = '\0';
+    }
+    int gai = getaddrinfo(h, ps, &hints, &ai);
+    if (gai != 0)
+        return err_set(err, ERR_IO, "%s: %s", host, gai_strerror(gai));
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return err_set(err, ERR_IO, "socket: %s", strerror(errno));
+    }
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return err_set(err, ERR_IO, "%s", strerror(e));
+    }
+    if (rc != 0) {
+        if ((rc = wait_fd(fd, POLLOUT, deadline_ms, err)) != 0) {
+            close(fd);
+            return rc;
+        }
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr) {
+            close(fd);
+            return err_set(err, ERR_IO, "%s", strerror(soerr));
+        }
+    }
+    return fd;
+}
+
+/* Decodes a chunked body in place; false when malformed. */
+static bool dechunk(buf_t *b)
+{
+    const char *p = (const char *)b->pos, *end = (const char *)b->last;
+    uint8_t *out = b->pos;
+    for (;;) {
+        char *e;
+        unsigned long n = strtoul(p, &e, 16);
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (e == p || !nl)
+            return false;
+        p = nl + 1;
+        if (n == 0)
+            break;
+        if ((size_t)(end - p) < n + 2)
+            return false;
+        memmove(out, p, n);
+        out += n;
+        p += n + 2;
+    }
+    b->last = out;
+    return true;
+}
+
+int cli_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
+                 buf_t *body, err_t *err)
+{
+    int64_t deadline = clock_now_ms() + timeout_ms;
+    int fd = dial(host, port, deadline, err);
+    if (fd < 0)
+        return fd;
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: skillscope-cli\r\n"
+                     "Accept: application/json\r\nConnection: close\r\n\r\n",
+                     path, host, port);
+    int rc = 0;
+    for (int off = 0; off < n && rc == 0;) {
+        if ((rc = wait_fd(fd, POLLOUT, deadline, err)) != 0)
+            break;
+        ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            rc = err_set(err, ERR_IO, "send: %s", strerror(errno));
+        else if (w > 0)
+            off += (int)w;
+    }
+    buf_t in = BUF_INIT;
+    while (rc == 0) {
+        if ((rc = wait_fd(fd, POLLIN, deadline, err)) != 0)
+            break;
+        uint8_t *p = buf_reserve(&in, 16384);
+        ssize_t r = recv(fd, p, 16384, 0);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                rc = err_set(err, ERR_IO, "recv: %s", strerror(errno));
+            continue;
+        }
+        in.last += r;
+    }
+    close(fd);
+    if (rc != 0) {
+        buf_deinit(&in);
+        return rc;
+    }
+    const char *all = buf_cstr(&in);
+    const char *hend = strstr(all, "\r\n\r\n");
+    if (sscanf(all, "HTTP/1.%*d %d", status) != 1 || !hend) {
+        buf_deinit(&in);
+        return err_set(err, ERR_IO, "malformed HTTP response");
+    }
+    size_t hlen = (size_t)(hend - all) + 4;
+    bool chunked = false;
+    for (const char *h = strstr(all, "\r\n"); h && h < hend; h = strstr(h + 2, "\r\n")) {
+        if (strncasecmp(h + 2, "Transfer-Encoding:", 18) == 0 && strstr(h + 20, "chunked") &&
+            strstr(h + 20, "chunked") < hend)
+            chunked = true;
+    }
+    buf_append(body, in.pos + hlen, buf_len(&in) - hlen);
+    buf_deinit(&in);
+    if (chunked) {
+        buf_cstr(body);
+        if (!dechunk(body))
+            return err_set(err, ERR_IO, "malformed chunked body");
+    }
+    return 0;
+}

@@ -1,0 +1,69 @@
+/*
+ * cli.h - the `skillscope <command>` front end: the command table, each command's entry point and
+ * what several commands share (config loading with --help, endpoint banner, a tiny HTTP client,
+ * the pidfile).
+ *
+ * Adding a command is one file with an `int cli_<name>_main(int argc, char **argv)` (argv[0] is the
+ * command name; it returns the process exit code and handles --help itself) plus one row in the
+ * table in cli.c.
+ */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "cli/config.h"
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_ERROR = 1,
+    CLI_EXIT_USAGE = 2,       /* bad command line or configuration */
+    CLI_EXIT_NOT_RUNNING = 3, /* `status`: no server is running */
+};
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary; /* one line for `skillscope help` */
+    int (*main)(int argc, char **argv);
+} cli_cmd_t;
+
+/* Dispatches argv[1] to its command; called by main(). */
+int cli_main(int argc, char **argv);
+
+int cli_serve_main(int argc, char **argv);
+int cli_start_main(int argc, char **argv);
+int cli_stop_main(int argc, char **argv);
+int cli_status_main(int argc, char **argv);
+int cli_restart_main(int argc, char **argv);
+int cli_version_main(int argc, char **argv);
+int cli_help_main(int argc, char **argv);
+
+/* Loads the server configuration for command cmd from argv/env/file. Returns -1 when the command
+ * should go on, otherwise the exit code to return: 0 after printing --help (synopsis and about
+ * first, then the flag table), 2 after printing a one-line error to stderr. */
+int cli_config(config_t *c, const char *cmd, int argc, char **argv, const char *about);
+
+/* The host a client on this machine connects to for c->listen (127.0.0.1 for 0.0.0.0, ::1 for
+ * ::), in URL form (IPv6 in brackets) when url is true. */
+const char *cli_client_host(const config_t *c, bool url);
+/* Prints the endpoints and the OTEL_* variables to paste into an instrumented program's
+ * environment. */
+void cli_print_endpoints(FILE *f, const config_t *c);
+
+/* GET http://host:port/path with a deadline. Returns 0 with *status and the body (chunked or not)
+ * in body, or ERR_IO / ERR_TIMEOUT with err saying why (e.g. "connection refused"). */
+int cli_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
+                 buf_t *body, err_t *err);
+
+/* <data-dir>/skillscope.pid: written by serve after it owns the data directory, removed on exit. */
+void cli_pidfile_path(const config_t *c, char *out, size_t cap);
+int cli_pidfile_write(const config_t *c, err_t *err);
+void cli_pidfile_remove(const config_t *c);
+/* The pid in the pidfile if that process is alive and is a skillscope server, else 0. */
+pid_t cli_pidfile_pid(const config_t *c);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * format.h - every on-disk structure of the storage engine, byte by byte.
+ *
+ * Conventions: integers are little-endian unless stated; "uvarint" is LEB128 (base/varint.h);
+ * "zz" is a zigzag-encoded signed integer stored as a uvarint; every checksum is CRC-32C
+ * (base/crc32c.h) started from 0. Enumerations and version numbers are append-only: a reader
+ * refuses versions it does not know with ERR_UNSUPPORTED. Span and log files (written by spans.c
+ * and logs.c) are described in store/format_spans_logs.h.
+ *
+ * Data directory
+ *   <dir>/LOCK                 flock(2)'d by the owning process; holds its pid as decimal text
+ *   <dir>/wal/<seq>            WAL segments, <seq> = 8 lowercase hex digits, increasing
+ *   <dir>/blocks/<id>/         one immutable block; <id> = 16 lowercase hex digits: 48-bit creation
+ *                              ms since the epoch, then 16 random bits (ids sort by creation time)
+ *   <dir>/blocks/<id>.tmp/     a block being written; removed at open (an unfinished write)
+ *   <dir>/blocks/<id>.del/     a block being deleted; removed at open
+ *
+ * ======================================== WAL segment ========================================
+ *
+ * A segment is a sequence of records with no file header; segments hold at most WAL_SEGMENT_BYTES
+ * and a record never spans two segments. Record:
+ *   0   4  u32 payload length n (<= WAL_RECORD_MAX)
+ *   4   4  u32 CRC-32C over the type byte followed by the n payload bytes
+ *   8   1  u8 type (wal_rec_type_t)
+ *   9   n  payload
+ * Replay stops at the first record that is short or fails its CRC. In the last non-empty segment
+ * that is a torn write: the file is truncated there (a warning with the offset is logged). In an
+ * earlier segment it is corruption: an error naming the file and offset is logged, the rest of
+ * that segment is skipped and the file left as it is for inspection; replay continues with the
+ * next segment.
+ *
+ * Payloads (types below):
+ *   SERIES       repeated: uvarint series id, labels (labels_encode: uvarint n, n x (uvarint
+ *                len, name, uvarint len, value)). Written before the first sample of a series.
+ *   SAMPLES      repeated: zz (id - previous id), zz (ts_ms - previous ts_ms), 8 bytes value
+ *                (IEEE-754 bits, so NaN payloads survive); "previous" starts at 0 per record.
+ *                Delta samples are logged as the cumulative value they produced.
+ *   METADATA     repeated: uvarint len + metric family name, u8 db_mtype_t, uvarint len + help,
+ *                uvarint len + unit.
+ *   SPANS        spans_wal_encode payload (format_spans_logs.h).
+ *   LOGS         logs_wal_encode payload (format_spans_logs.h).
+ *   CHECKPOINT   repeated: uvarint series id, labels, zz last ts_ms, 8 bytes last value. Series
+ *                state carried over a head cut (needed for order checks and delta->cumulative).
+ *   CHECKPOINT_END  empty. A segment that starts with CHECKPOINT / METADATA records followed by
+ *                CHECKPOINT_END holds everything the head needs: replay starts at the newest such
+ *                segment and older segments are deleted.
+ *
+ * =================================== XOR chunk (encoding 1) ==================================
+ *
+ *   0   2  u16 BIG-endian sample count (>= 1)
+ *   2   k  zz first timestamp (ms)
+ *   2+k 8  first value, IEEE-754 bits, little-endian
+ *   ...    bit stream, MSB first, one entry per later sample (see store/chunk.c for the exact
+ *          bit codes: delta-of-delta timestamp in 1/6/17/24/37/69 bits, XOR value Gorilla style),
+ *          zero-padded to a whole byte.
+ *
+ * ========================================= Block =============================================
+ *
+ * <id>/meta (fixed size BLOCK_META_BYTES = 256)
+ *   0   8  magic "SKSBMETA"
+ *   8   4  u32 version = 1
+ *   12  4  u32 compaction level (1 = cut from the head, n = merged from level < n blocks)
+ *   16  8  i64 min time ms over all signals       24  8  i64 max time ms over all signals
+ *   32  8  i64 metrics min ts ms (INT64_MAX if none) 40  8  i64 metrics max ts ms (INT64_MIN)
+ *   48  8  u64 series                              56  8  u64 samples
+ *   64  8  u64 chunks                              72  8  u64 spans
+ *   80  8  u64 log entries                         88  8  i64 spans min start ns
+ *   96  8  i64 spans max start ns                  104 8  i64 logs min ns
+ *   112 8  i64 logs max ns                         120 4  u32 file count f (<= 8)
+ *   124 f x 16: per file: u8 kind (1 index, 2 chunks, 3 spans, 4 logs), 3 bytes zero,
+ *          u32 CRC-32C of the whole file, u64 size in bytes
+ *   252 4  u32 CRC-32C of bytes [0, 252)
+ *   Unused bytes are zero.
+ *
+ * <id>/chunks
+ *   0   8  magic "SKSCHUNK"       8  4  u32 version = 1     12  4  u32 zero
+ *   then chunks back to back, each at the offset its series entry names:
+ *          uvarint n data length, u8 encoding (1 = XOR), n data bytes, u32 CRC-32C over the
+ *          encoding byte and the data.
+ *
+ * <id>/index
+ *   0   8  magic "SKSINDEX"       8  4  u32 version = 1     12  4  u32 zero
+ *   Symbols section: u32 count s; s x u32 offset of each string relative to the section's
+ *          string area; string area: s x (uvarint len, bytes). Strings are unique and sorted
+ *          bytewise; "symbol i" below is the i-th string.
+ *   Series section: u32 count n; n x u64 absolute file offset of each series entry; entries.
+ *          Series are sorted by label set; a series' reference is its position 0..n-1.
+ *          Entry: uvarint label count l; l x (uvarint name symbol, uvarint value symbol);
+ *                 uvarint chunk count c; c x (zz mint - previous maxt (previous = 0 for the
+ *                 first), uvarint maxt - mint, uvarint chunk offset - previous chunk offset
+ *                 (previous = 0), uvarint samples). Chunks of a series are in time order and
+ *                 do not overlap.
+ *   Postings section: lists back to back, each: u32 count k, k x u32 series references
+ *          (ascending).
+ *   Pairs table: u32 count p; p x 16 bytes (u32 name symbol, u32 value symbol, u64 absolute
+ *          offset of the postings list), sorted by (name, value).
+ *   Names table: u32 count m; m x 12 bytes (u32 name symbol, u32 first pair, u32 pair count),
+ *          sorted by name.
+ *   Footer (last 64 bytes): for each of the five sections above in order: u64 absolute offset,
+ *          u32 length... as 5 x (u64 offset, u32 length, u32 CRC-32C of the section) = 80 bytes
+ *          -- see BLOCK_INDEX_FOOTER_BYTES below for the exact size --, then u32 CRC-32C of
+ *          those footer bytes, then 4 bytes magic "SKSX".
+ */
+#ifndef STORE_FORMAT_H
+#define STORE_FORMAT_H
+
+#include <stdint.h>
+
+/* ---- WAL ---- */
+#define WAL_SEGMENT_BYTES (64u << 20)
+#define WAL_RECORD_HDR 9
+#define WAL_RECORD_MAX (WAL_SEGMENT_BYTES - WAL_RECORD_HDR)
+
+typedef enum wal_rec_type {
+    WAL_REC_SERIES = 1,
+    WAL_REC_SAMPLES = 2,
+    WAL_REC_METADATA = 3,
+    WAL_REC_SPANS = 4,
+    WAL_REC_LOGS = 5,
+    WAL_REC_CHECKPOINT = 6,
+    WAL_REC_CHECKPOINT_END = 7,
+} wal_rec_type_t;
+
+/* ---- chunks ---- */
+#define CHUNK_ENC_XOR 1
+
+/* ---- blocks ---- */
+#define BLOCK_VERSION 1
+#define BLOCK_META_BYTES 256
+#define BLOCK_META_MAGIC "SKSBMETA"
+#define BLOCK_CHUNKS_MAGIC "SKSCHUNK"
+#define BLOCK_INDEX_MAGIC "SKSINDEX"
+#define BLOCK_INDEX_TAIL_MAGIC "SKSX"
+#define BLOCK_FILE_HDR 16
+#define BLOCK_MAX_FILES 8
+#define BLOCK_INDEX_SECTIONS 5
+#define BLOCK_INDEX_FOOTER_BYTES (BLOCK_INDEX_SECTIONS * 24 + 8)
+
+typedef enum block_file_kind {
+    BLOCK_FILE_INDEX = 1,
+    BLOCK_FILE_CHUNKS = 2,
+    BLOCK_FILE_SPANS = 3,
+    BLOCK_FILE_LOGS = 4,
+} block_file_kind_t;
+
+#endif
