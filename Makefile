@@ -42,6 +42,9 @@ skillscope: $(LIB_OBJ) $(BUILD)/src/main.o
 $(BUILD)/test_unit: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+$(ASAN)/skillscope: $(ALIB_OBJ) $(ASAN)/src/main.o
+	$(CC) $(CFLAGS_ALL) $(SAN) -o $@ $^ $(LDLIBS_ALL)
+
 $(ASAN)/test_unit: $(ALIB_OBJ) $(UNIT_SRC:%.c=$(ASAN)/%.o)
 	$(CC) $(CFLAGS_ALL) $(SAN) -o $@ $^ $(LDLIBS_ALL)
 

@@ -186,6 +186,10 @@ int rfc3339_parse_ns(str_t s, int64_t *out, err_t *err)
     unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     int64_t days = (int64_t)era * 146097 + (int64_t)doe - 719468;
     int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - off_s;
+    /* int64 ns covers 1677-09-21 .. 2262-04-11; anything outside is an error, not an overflow. */
+    if (secs > INT64_MAX / 1000000000 - 1 || secs < INT64_MIN / 1000000000 + 1)
+        return err_set(err, ERR_PARSE, "time \"%.*s\" is outside the range of ns timestamps",
+                       STR_FMT(s));
     *out = secs * 1000000000 + frac_ns;
     return 0;
 bad:

@@ -63,6 +63,8 @@ int cli_http_get(const char *host, int port, const char *path, int timeout_ms, i
 void cli_pidfile_path(const config_t *c, char *out, size_t cap);
 int cli_pidfile_write(const config_t *c, err_t *err);
 void cli_pidfile_remove(const config_t *c);
+/* The HTTP port recorded in the pidfile by the server that wrote it, or 0. */
+int cli_pidfile_port(const config_t *c);
 /* The pid in the pidfile if that process is alive and is a skillscope server, else 0. */
 pid_t cli_pidfile_pid(const config_t *c);
 

@@ -45,7 +45,9 @@ int cli_pidfile_write(const config_t *c, err_t *err)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return err_set(err, ERR_IO, "%s: %s", tmp, strerror(errno));
-    fprintf(f, "%d\n", (int)getpid());
+    /* Line 2 is the HTTP port, so `status`/`stop --data-dir D` find a server started on another
+     * port without repeating its flags. */
+    fprintf(f, "%d\n%d\n", (int)getpid(), c->http_port);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -100,6 +102,20 @@ static pid_t pidfile_read(const config_t *c)
         pid = 0;
     fclose(f);
     return (pid_t)pid;
+}
+
+int cli_pidfile_port(const config_t *c)
+{
+    char path[4096];
+    cli_pidfile_path(c, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int pid = 0, port = 0;
+    if (fscanf(f, "%d %d", &pid, &port) != 2 || port <= 0 || port > 65535)
+        port = 0;
+    fclose(f);
+    return port;
 }
 
 pid_t cli_pidfile_pid(const config_t *c)
@@ -435,6 +451,8 @@ int cli_status_main(int argc, char **argv)
         return code;
     }
     pid_t pid = cli_pidfile_pid(&c);
+    if (pid && cli_pidfile_port(&c))
+        c.http_port = cli_pidfile_port(&c); /* the port the running server really uses */
     const char *host = cli_client_host(&c, false);
     int status = 0;
     buf_t body = BUF_INIT;

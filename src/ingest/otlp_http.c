@@ -17,6 +17,7 @@
 #include "ingest/otlp.h"
 
 #define GRPC_INVALID_ARGUMENT 3
+#define GRPC_RESOURCE_EXHAUSTED 8
 #define GRPC_UNAVAILABLE 14
 #define RETRY_AFTER_S "1"
 
@@ -87,6 +88,17 @@ static void committed(void *arg, const db_commit_result_t *res)
     ingest_count(p->sig, p->items - rejected, rejected);
     const char *msg = p->conv.reason[0] ? p->conv.reason : res->reject_reason;
     reply_ok(p->req, p->sig, p->enc, rejected, rejected ? msg : NULL);
+}
+
+/* The body could not be read (too large, unknown or corrupt compression): answer with a
+ * google.rpc.Status like any other OTLP error, JSON when the request was JSON. */
+static void body_error(http_req_t *req, int status, const char *msg, void *arg)
+{
+    (void)arg;
+    otlp_enc_t enc = str_eq_cstr(http_req_media_type(req), "application/json") ? OTLP_ENC_JSON
+                                                                               : OTLP_ENC_PROTOBUF;
+    reply_status(req, enc, status, status == 413 ? GRPC_RESOURCE_EXHAUSTED : GRPC_INVALID_ARGUMENT,
+                 msg);
 }
 
 static void handle(http_req_t *req, void *arg)
@@ -168,9 +180,10 @@ int ingest_register(http_server_t *srv, db_t *db, err_t *err)
     static route_t routes[3];
     for (int s = 0; s < 3; s++)
         routes[s] = (route_t){db, (otlp_signal_t)s};
+    http_route_opts_t opts = {.body_error = body_error};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         int rc =
-            http_route(srv, NULL, HTTP_POST, paths[i].path, handle, &routes[paths[i].sig], NULL);
+            http_route(srv, NULL, HTTP_POST, paths[i].path, handle, &routes[paths[i].sig], &opts);
         if (rc)
             return err_set(err, rc, "registering %s failed", paths[i].path);
     }

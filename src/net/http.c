@@ -72,6 +72,7 @@ typedef struct route {
     void *arg;
     size_t max_body_bytes;
     size_t max_decoded_bytes;
+    http_body_error_fn body_error;
     route_metrics_t m;
 } route_t;
 
@@ -726,6 +727,7 @@ int http_route(http_server_t *s, const char *listener, unsigned methods, const c
         opts && opts->max_body_bytes ? opts->max_body_bytes : HTTP_DEFAULT_MAX_BODY_BYTES;
     r->max_decoded_bytes =
         opts && opts->max_decoded_bytes ? opts->max_decoded_bytes : HTTP_DEFAULT_MAX_DECODED_BYTES;
+    r->body_error = opts ? opts->body_error : NULL;
     metrics_init(&r->m, pattern);
     if (r->max_body_bytes > s->max_body_bytes || s->n_routes == 1) {
         size_t mx = 0;
@@ -921,7 +923,7 @@ static void reply_impl(http_req_t *r, int status, const char *ctype, const void 
         return;
     }
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->evreq);
-    if (ctype && len)
+    if (ctype)
         evhttp_add_header(oh, "Content-Type", ctype);
     if (r->srv->cors_origin) {
         evhttp_add_header(oh, "Access-Control-Allow-Origin", r->srv->cors_origin);
@@ -983,7 +985,7 @@ void http_reply_buf(http_req_t *r, int status, const char *content_type, buf_t *
     size_t len = buf_len(b);
     if (!len || b->fixed) {
         reply_impl(r, status, content_type, b->pos, len, NULL);
-        buf_clear(b);
+        buf_deinit(b);
         return;
     }
     uint8_t *mem = buf_steal(b, &len);
@@ -1180,6 +1182,27 @@ static http_req_t *req_new(listener_t *l, struct evhttp_request *evreq)
     return r;
 }
 
+/* Replies to a body that cannot be read: through the route's body_error hook when it has one. */
+static void body_fail(http_req_t *r, const route_t *rt, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void body_fail(http_req_t *r, const route_t *rt, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!rt->body_error) {
+        http_reply_text(r, status, "%s", msg);
+        return;
+    }
+    if (!r->media_type.ptr) { /* the hook may look at the media type to pick its encoding */
+        r->content_type = http_req_header(r, "Content-Type");
+        r->media_type = http_media_type(str_cstr(r->content_type), &r->arena);
+    }
+    rt->body_error(r, status, msg, rt->arg);
+}
+
 /* Takes the body out of libevent's buffer (so it lives as long as r) and decodes it. Returns
  * false after replying with an error (413, 415, 400). */
 static bool req_read_body(http_req_t *r, const route_t *rt)
@@ -1187,7 +1210,7 @@ static bool req_read_body(http_req_t *r, const route_t *rt)
     struct evbuffer *in = evhttp_request_get_input_buffer(r->evreq);
     size_t raw_len = evbuffer_get_length(in);
     if (raw_len > rt->max_body_bytes) {
-        http_reply_text(r, 413, "request body exceeds %zu bytes", rt->max_body_bytes);
+        body_fail(r, rt, 413, "request body exceeds %zu bytes", rt->max_body_bytes);
         return false;
     }
     r->raw = evbuffer_new();
@@ -1198,7 +1221,7 @@ static bool req_read_body(http_req_t *r, const route_t *rt)
     const char *ce = http_req_header(r, "Content-Encoding");
     http_coding_t coding = http_coding_parse(str_cstr(ce));
     if (coding == HTTP_CODING_UNKNOWN) {
-        http_reply_text(r, 415, "unsupported Content-Encoding \"%s\"", ce);
+        body_fail(r, rt, 415, "unsupported Content-Encoding \"%s\"", ce);
         return false;
     }
     if (coding == HTTP_CODING_SNAPPY) {
@@ -1207,14 +1230,14 @@ static bool req_read_body(http_req_t *r, const route_t *rt)
         err_t err;
         int rc = http_decode_body(raw, coding, rt->max_decoded_bytes, &r->decoded, &err);
         if (rc != 0) {
-            http_reply_text(r, rc == ERR_TOOBIG ? 413 : 400, "%s", err.msg);
+            body_fail(r, rt, rc == ERR_TOOBIG ? 413 : 400, "%s", err.msg);
             return false;
         }
         evbuffer_free(r->raw);
         r->raw = NULL;
         r->body = buf_str(&r->decoded);
     } else if (raw_len > rt->max_decoded_bytes) {
-        http_reply_text(r, 413, "request body exceeds %zu bytes", rt->max_decoded_bytes);
+        body_fail(r, rt, 413, "request body exceeds %zu bytes", rt->max_decoded_bytes);
         return false;
     }
     return true;

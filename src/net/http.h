@@ -59,9 +59,15 @@ enum {
 
 typedef void (*http_handler_fn)(http_req_t *req, void *arg);
 
+/* Called instead of the default text/plain reply when the body cannot be read or decoded (413,
+ * 415, 400 for corrupt compressed data), so a protocol can answer in its own error format. It
+ * must reply. arg is the route's handler arg; msg says what was wrong. */
+typedef void (*http_body_error_fn)(http_req_t *req, int status, const char *msg, void *arg);
+
 typedef struct http_route_opts {
-    size_t max_body_bytes;    /* 0 = HTTP_DEFAULT_MAX_BODY_BYTES */
-    size_t max_decoded_bytes; /* 0 = HTTP_DEFAULT_MAX_DECODED_BYTES */
+    size_t max_body_bytes;         /* 0 = HTTP_DEFAULT_MAX_BODY_BYTES */
+    size_t max_decoded_bytes;      /* 0 = HTTP_DEFAULT_MAX_DECODED_BYTES */
+    http_body_error_fn body_error; /* NULL = text/plain reply */
 } http_route_opts_t;
 
 /* ---- server ---- */

@@ -142,7 +142,17 @@ static void lb_add_attrs(lb_t *b, const otlp_attrs_t *attrs, int mode)
         return;
     otlp_kv_t *sorted = ARENA_ARRAY(b->a, otlp_kv_t, attrs->n);
     memcpy(sorted, attrs->v, attrs->n * sizeof *sorted);
-    qsort(sorted, attrs->n, sizeof *sorted, kv_key_cmp);
+    if (attrs->n > 16) {
+        qsort(sorted, attrs->n, sizeof *sorted, kv_key_cmp);
+    } else { /* insertion sort: attribute lists are short, and this runs per data point */
+        for (size_t i = 1; i < attrs->n; i++) {
+            otlp_kv_t x = sorted[i];
+            size_t j = i;
+            for (; j > 0 && str_cmp(sorted[j - 1].key, x.key) > 0; j--)
+                sorted[j] = sorted[j - 1];
+            sorted[j] = x;
+        }
+    }
     for (size_t i = 0; i < attrs->n; i++) {
         str_t name = promname_label(b->a, sorted[i].key);
         if (!name.len)
@@ -157,7 +167,13 @@ static labels_t lb_labels(lb_t *b)
     labels_t ls = {ARENA_ARRAY(b->a, label_t, b->n ? b->n : 1), b->n};
     if (b->n)
         memcpy(ls.v, b->v, b->n * sizeof *ls.v);
-    labels_sort(&ls); /* names are unique by construction */
+    for (size_t i = 1; i < ls.n; i++) { /* names are unique by construction; sets are short */
+        label_t x = ls.v[i];
+        size_t j = i;
+        for (; j > 0 && str_cmp(ls.v[j - 1].name, x.name) > 0; j--)
+            ls.v[j] = ls.v[j - 1];
+        ls.v[j] = x;
+    }
     return ls;
 }
 
@@ -166,6 +182,8 @@ static labels_t lb_labels(lb_t *b)
 typedef struct res_ctx {
     const otlp_resource_t *r;
     str_t job, instance;
+    label_t *promoted; /* promoted resource attributes as labels, computed once per resource */
+    size_t n_promoted;
     int64_t max_ts_ms;
 } res_ctx_t;
 
@@ -192,6 +210,14 @@ static void res_ctx_init(res_ctx_t *rc, const otlp_resource_t *r, arena_t *a)
     }
     if (inst)
         rc->instance = otlp_value_to_str(inst, a);
+    size_t cap = sizeof convert_promoted_resource_attrs / sizeof convert_promoted_resource_attrs[0];
+    rc->promoted = ARENA_ARRAY(a, label_t, cap);
+    for (const char *const *p = convert_promoted_resource_attrs; *p; p++) {
+        const otlp_value_t *v = otlp_attrs_get(&r->attrs, *p);
+        if (v)
+            rc->promoted[rc->n_promoted++] =
+                (label_t){promname_label(a, str_cstr(*p)), otlp_value_to_str(v, a)};
+    }
 }
 
 /* Sets up the builder with the labels every series of this point shares. */
@@ -199,11 +225,8 @@ static void point_labels(lb_t *b, const res_ctx_t *rc, const otlp_attrs_t *attrs
 {
     lb_init(b, a, attrs->n + 16);
     lb_add_attrs(b, attrs, LB_JOIN);
-    for (const char *const *p = convert_promoted_resource_attrs; *p; p++) {
-        const otlp_value_t *v = otlp_attrs_get(&rc->r->attrs, *p);
-        if (v)
-            lb_set(b, promname_label(a, str_cstr(*p)), otlp_value_to_str(v, a), LB_KEEP);
-    }
+    for (size_t i = 0; i < rc->n_promoted; i++)
+        lb_set(b, rc->promoted[i].name, rc->promoted[i].value, LB_KEEP);
     if (rc->job.len)
         lb_set(b, STR("job"), rc->job, LB_OVERRIDE);
     if (rc->instance.len)

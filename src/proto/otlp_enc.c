@@ -441,7 +441,8 @@ static void raw_double(buf_t *b, double v)
 static void raw_str(buf_t *b, str_t s)
 {
     buf_putc(b, '"');
-    json_escape(b, s);
+    if (s.len)
+        json_escape(b, s);
     buf_putc(b, '"');
 }
 
@@ -972,6 +973,6 @@ void otlp_json_write_status(jw_t *w, int32_t code, str_t msg)
     jw_key(w, "code");
     jw_int(w, code);
     jw_key(w, "message");
-    jw_str(w, msg);
+    jw_str(w, msg.len ? msg : STR(""));
     jw_end(w);
 }

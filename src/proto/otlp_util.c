@@ -151,7 +151,7 @@ static size_t go_fmt_f(char *out, double f)
 static void go_json_str(buf_t *b, str_t s)
 {
     static const char hex[] = "0123456789abcdef";
-    const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
+    const uint8_t *p = (const uint8_t *)s.ptr, *end = s.len ? p + s.len : p;
     buf_putc(b, '"');
     while (p < end) {
         uint8_t c = *p;

@@ -174,6 +174,8 @@ long pb_packed_varint_count(const uint8_t *p, size_t n)
 
 bool pb_utf8_valid(const uint8_t *p, size_t n)
 {
+    if (!n)
+        return true;
     const uint8_t *end = p + n;
     while (p < end) {
         /* ASCII fast path, eight bytes at a time */

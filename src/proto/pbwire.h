@@ -62,7 +62,7 @@ static inline void pb_reader_init(pb_reader_t *r, const uint8_t *base, const uin
 {
     r->base = base;
     r->p = p;
-    r->end = p + n;
+    r->end = n ? p + n : p; /* p may be NULL for an empty message */
 }
 
 /* Next field: returns 1 with *f filled, 0 at the end of the message, or ERR_PARSE with err set

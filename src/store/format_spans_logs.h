@@ -151,7 +151,7 @@ enum { SPANS_F_TRACE_ID = 1, SPANS_F_SPAN_ID, SPANS_F_PARENT, SPANS_F_NAME, SPAN
 #define LOGS_MAGIC "SKS_LOGS"
 #define LOGS_VERSION 1
 #define LOGS_HEADER_BYTES 16
-#define LOGS_FOOTER_BYTES 80
+#define LOGS_FOOTER_BYTES 100
 #define LOGS_CHUNK_REC_BYTES 48
 /* Target raw size of a chunk; a chunk is cut after the entry that reaches it. */
 #ifndef LOGS_CHUNK_RAW_TARGET
@@ -159,6 +159,14 @@ enum { SPANS_F_TRACE_ID = 1, SPANS_F_SPAN_ID, SPANS_F_PARENT, SPANS_F_NAME, SPAN
 #endif
 #define LOGS_CHUNK_RAW_MAX (256u << 20)
 #define LOGS_STREAMS_RAW_MAX (1u << 30)
+#define LOGS_DICT_MAX (1u << 20)
+/* Dictionary size the writers aim for, and the least line bytes a file needs to get one. */
+#ifndef LOGS_DICT_TARGET
+#define LOGS_DICT_TARGET (64u << 10)
+#endif
+#ifndef LOGS_DICT_MIN_INPUT
+#define LOGS_DICT_MIN_INPUT (512u << 10)
+#endif
 
 /* Decodes every page (chunk) of an open file and checks it: ERR_CORRUPT with file and offset on
  * the first bad one. Costs a full read of the file; used by tests, fuzzers and offline checks

@@ -102,6 +102,105 @@ static bool str_eqn(const char *a, size_t na, str_t b)
     return na == b.len && (na == 0 || memcmp(a, b.ptr, na) == 0);
 }
 
+/* ---- the entry's own timestamp inside its line ----
+ * Many log lines carry their timestamp as text ("time":"2026-11-21T22:20:09.410Z" or epoch
+ * milliseconds). When the line holds exactly the rendering of the entry's ts in one of these forms,
+ * the chunk stores the line without it plus (offset, form), and the reader renders it back.
+ */
+
+enum { TSF_RFC_S, TSF_RFC_MS, TSF_RFC_US, TSF_RFC_NS, TSF_EPOCH_MS, TSF_EPOCH_NS, TSF_COUNT };
+
+static size_t put_digits(char *out, uint64_t v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
+    return (size_t)width;
+}
+
+static size_t put_uint(char *out, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return (size_t)n;
+}
+
+/* Renders ts (ns, >= 0) in form fmt into out (>= 32 bytes); 0 when not representable. */
+static size_t ts_render(int64_t ts, int fmt, char *out)
+{
+    if (ts < 0)
+        return 0;
+    uint64_t t = (uint64_t)ts;
+    if (fmt == TSF_EPOCH_MS)
+        return put_uint(out, t / 1000000);
+    if (fmt == TSF_EPOCH_NS)
+        return put_uint(out, t);
+    uint64_t secs = t / 1000000000, sod = secs % 86400;
+    /* civil_from_days (H. Hinnant), days since 1970-01-01, non-negative here */
+    int64_t z = (int64_t)(secs / 86400) + 719468;
+    int64_t era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    if (y > 9999)
+        return 0;
+    size_t n = put_digits(out, (uint64_t)y, 4);
+    out[n++] = '-';
+    n += put_digits(out + n, (uint64_t)m, 2);
+    out[n++] = '-';
+    n += put_digits(out + n, (uint64_t)d, 2);
+    out[n++] = 'T';
+    n += put_digits(out + n, sod / 3600, 2);
+    out[n++] = ':';
+    n += put_digits(out + n, sod / 60 % 60, 2);
+    out[n++] = ':';
+    n += put_digits(out + n, sod % 60, 2);
+    static const int frac[] = {0, 3, 6, 9};
+    if (frac[fmt]) {
+        out[n++] = '.';
+        uint64_t ns = t % 1000000000;
+        for (int i = frac[fmt]; i < 9; i++)
+            ns /= 10;
+        n += put_digits(out + n, ns, frac[fmt]);
+    }
+    out[n++] = 'Z';
+    return n;
+}
+
+/* Finds the entry's timestamp in line: its offset and form, or false. */
+static bool ts_find(str_t line, int64_t ts, size_t *off, int *fmt)
+{
+    char r[40];
+    if (line.len < 13 || ts_render(ts, TSF_RFC_NS, r) == 0)
+        return false;
+    const char *p = memmem(line.ptr, line.len, r, 19);
+    if (p) {
+        size_t at = (size_t)(p - line.ptr), left = line.len - at;
+        for (int f = TSF_RFC_NS; f >= TSF_RFC_S; f--) {
+            size_t n = ts_render(ts, f, r);
+            if (n <= left && memcmp(p, r, n) == 0) {
+                *off = at;
+                *fmt = f;
+                return true;
+            }
+        }
+    }
+    size_t n = ts_render(ts, TSF_EPOCH_NS, r);
+    if (n > 6 && (p = memmem(line.ptr, line.len, r, n - 6)) != NULL) {
+        size_t at = (size_t)(p - line.ptr);
+        *off = at;
+        *fmt = (line.len - at >= n && memcmp(p, r, n) == 0) ? TSF_EPOCH_NS : TSF_EPOCH_MS;
+        return true;
+    }
+    return false;
+}
+
 /* ---- head ---- */
 
 typedef struct lentry {
@@ -332,7 +431,8 @@ typedef struct lwriter {
     buf_t out;
     ZSTD_CCtx *cctx;
     /* current chunk */
-    buf_t c_ts, c_len, c_meta, c_lines;
+    buf_t c_ts, c_len, c_tsf, c_meta, c_lines;
+    ZSTD_CDict *cdict;
     uint32_t cn;
     int64_t cmin, cmax;
     /* current stream */
@@ -342,6 +442,8 @@ typedef struct lwriter {
     int64_t s_min, s_max;
     /* file */
     buf_t streams, chunk_index, raw, comp;
+    uint64_t dict_off;
+    uint32_t dict_clen, dict_rlen, dict_crc;
     uint32_t n_streams, n_chunks;
     uint64_t n_entries;
     int64_t min_ns, max_ns;
@@ -397,18 +499,22 @@ static void lw_deinit(lwriter_t *w)
     if (w->fd >= 0)
         close(w->fd);
     ZSTD_freeCCtx(w->cctx);
-    buf_t *bufs[] = {&w->out,     &w->c_ts,    &w->c_len,         &w->c_meta, &w->c_lines,
-                     &w->s_labels, &w->streams, &w->chunk_index, &w->raw,    &w->comp};
+    ZSTD_freeCDict(w->cdict);
+    buf_t *bufs[] = {&w->out,      &w->c_ts,    &w->c_len,       &w->c_tsf, &w->c_meta,
+                     &w->c_lines,  &w->s_labels, &w->streams, &w->chunk_index, &w->raw,
+                     &w->comp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         buf_deinit(bufs[i]);
 }
 
-static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc)
+static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc, bool with_dict)
 {
     size_t bound = ZSTD_compressBound(buf_len(raw));
     buf_clear(&w->comp);
     buf_reserve(&w->comp, bound);
-    size_t z = ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
+    size_t z = with_dict && w->cdict ? ZSTD_compress_usingCDict(w->cctx, w->comp.last, bound, raw->pos,
+                                                   buf_len(raw), w->cdict)
+                        : ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
     if (ZSTD_isError(z)) {
         if (!w->rc)
             w->rc = err_set(w->err, ERR_IO, "%s: zstd: %s", w->path, ZSTD_getErrorName(z));
@@ -417,6 +523,20 @@ static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc)
     *crc = crc32c(0, w->comp.last, z);
     buf_append(&w->out, w->comp.last, z);
     return (uint32_t)z;
+}
+
+/* Writes the dictionary section (right after the header, before any chunk) and compresses the
+ * chunks with it. dict must not be empty and is copied. */
+static void lw_set_dict(lwriter_t *w, const uint8_t *dict, size_t n)
+{
+    buf_t raw;
+    buf_wrap(&raw, dict, n);
+    w->dict_off = lw_pos(w);
+    w->dict_rlen = (uint32_t)n;
+    w->dict_clen = lw_compress(w, &raw, &w->dict_crc, false);
+    w->cdict = ZSTD_createCDict(dict, n, LOGS_ZSTD_LEVEL);
+    if (!w->cdict && !w->rc)
+        w->rc = err_set(w->err, ERR_NOMEM, "%s: zstd dictionary", w->path);
 }
 
 static void lw_flush_chunk(lwriter_t *w)
@@ -428,10 +548,11 @@ static void lw_flush_chunk(lwriter_t *w)
     buf_put_uvarint(raw, w->cn);
     buf_append(raw, w->c_ts.pos, buf_len(&w->c_ts));
     buf_append(raw, w->c_len.pos, buf_len(&w->c_len));
+    buf_append(raw, w->c_tsf.pos, buf_len(&w->c_tsf));
     buf_append(raw, w->c_meta.pos, buf_len(&w->c_meta));
     buf_append(raw, w->c_lines.pos, buf_len(&w->c_lines));
     uint64_t off = lw_pos(w);
-    uint32_t crc = 0, clen = lw_compress(w, raw, &crc);
+    uint32_t crc = 0, clen = lw_compress(w, raw, &crc, true);
     uint8_t rec[LOGS_CHUNK_REC_BYTES];
     memset(rec, 0, sizeof rec);
     store_u64le(rec, off);
@@ -448,6 +569,7 @@ static void lw_flush_chunk(lwriter_t *w)
     w->cn = 0;
     buf_clear(&w->c_ts);
     buf_clear(&w->c_len);
+    buf_clear(&w->c_tsf);
     buf_clear(&w->c_meta);
     buf_clear(&w->c_lines);
     lw_flush_out(w, false);
@@ -474,14 +596,26 @@ static void lw_add(lwriter_t *w, int64_t ts, str_t line, const labels_t *meta, s
     }
     buf_put_uvarint(&w->c_ts, (uint64_t)ts - (uint64_t)w->cmax);
     w->cmax = ts;
-    buf_put_uvarint(&w->c_len, line.len);
+    size_t off;
+    int fmt;
+    if (ts_find(line, ts, &off, &fmt)) {
+        char r[40];
+        size_t rn = ts_render(ts, fmt, r);
+        buf_put_uvarint(&w->c_len, line.len - rn);
+        buf_put_uvarint(&w->c_tsf, ((uint64_t)off * TSF_COUNT + (uint64_t)fmt) + 1);
+        buf_append(&w->c_lines, line.ptr, off);
+        buf_append(&w->c_lines, line.ptr + off + rn, line.len - off - rn);
+    } else {
+        buf_put_uvarint(&w->c_len, line.len);
+        buf_putc(&w->c_tsf, 0);
+        buf_put_str(&w->c_lines, line);
+    }
     if (meta_raw.len)
         buf_put_str(&w->c_meta, meta_raw);
     else if (meta && meta->n)
         labels_encode(&w->c_meta, meta);
     else
         buf_putc(&w->c_meta, 0);
-    buf_put_str(&w->c_lines, line);
     w->cn++;
     w->s_entries++;
     w->n_entries++;
@@ -493,7 +627,8 @@ static void lw_add(lwriter_t *w, int64_t ts, str_t line, const labels_t *meta, s
         w->min_ns = ts;
     if (ts > w->max_ns)
         w->max_ns = ts;
-    if (buf_len(&w->c_ts) + buf_len(&w->c_len) + buf_len(&w->c_meta) + buf_len(&w->c_lines) >=
+    if (buf_len(&w->c_ts) + buf_len(&w->c_len) + buf_len(&w->c_tsf) + buf_len(&w->c_meta) +
+            buf_len(&w->c_lines) >=
         LOGS_CHUNK_RAW_TARGET)
         lw_flush_chunk(w);
 }
@@ -521,7 +656,7 @@ static int lw_finish(lwriter_t *w, uint64_t *bytes)
     buf_append(&w->raw, w->streams.pos, buf_len(&w->streams));
     store_u64le(ft, lw_pos(w));
     uint32_t crc = 0;
-    store_u32le(ft + 8, lw_compress(w, &w->raw, &crc));
+    store_u32le(ft + 8, lw_compress(w, &w->raw, &crc, false));
     store_u32le(ft + 12, (uint32_t)buf_len(&w->raw));
     store_u32le(ft + 16, crc);
     store_u32le(ft + 20, w->n_streams);
@@ -532,9 +667,13 @@ static int lw_finish(lwriter_t *w, uint64_t *bytes)
     store_u64le(ft + 40, w->n_entries);
     store_u64le(ft + 48, (uint64_t)w->min_ns);
     store_u64le(ft + 56, (uint64_t)w->max_ns);
-    store_u32le(ft + 64, LOGS_VERSION);
-    store_u32le(ft + 68, crc32c(0, ft, 68));
-    memcpy(ft + 72, LOGS_MAGIC, 8);
+    store_u64le(ft + 64, w->dict_rlen ? w->dict_off : 0);
+    store_u32le(ft + 72, w->dict_clen);
+    store_u32le(ft + 76, w->dict_rlen);
+    store_u32le(ft + 80, w->dict_crc);
+    store_u32le(ft + 84, LOGS_VERSION);
+    store_u32le(ft + 88, crc32c(0, ft, 88));
+    memcpy(ft + 92, LOGS_MAGIC, 8);
     buf_append(&w->out, ft, sizeof ft);
     lw_flush_out(w, true);
     if (!w->rc && fsync(w->fd) != 0)
@@ -552,12 +691,57 @@ static int stream_order_cmp(const void *a, const void *b)
     return labels_cmp(&(*(lstream_t *const *)a)->labels, &(*(lstream_t *const *)b)->labels);
 }
 
+/* Appends line to a dictionary being sampled, with its timestamp taken out as chunks store it. */
+static void dict_add_line(buf_t *dict, str_t line, int64_t ts)
+{
+    size_t off;
+    int fmt;
+    char r[40];
+    if (!buf_len(dict))
+        buf_putc(dict, '\n'); /* never the zstd dictionary magic: the content is raw */
+    if (ts_find(line, ts, &off, &fmt)) {
+        size_t rn = ts_render(ts, fmt, r);
+        buf_append(dict, line.ptr, off);
+        buf_append(dict, line.ptr + off + rn, line.len - off - rn);
+    } else {
+        buf_put_str(dict, line);
+    }
+    buf_putc(dict, '\n');
+}
+
+/* Samples the head's lines evenly into a raw-content dictionary (empty when the head is small). */
+static void head_dict(const logs_head_t *h, buf_t *dict)
+{
+    uint64_t total = 0;
+    for (size_t k = 0; k < h->n_s; k++)
+        for (size_t i = 0; i < h->s[k].n; i++)
+            total += h->s[k].e[i].line_len;
+    if (total < LOGS_DICT_MIN_INPUT)
+        return;
+    uint64_t stride = total / LOGS_DICT_TARGET, acc = 0;
+    for (size_t k = 0; k < h->n_s && buf_len(dict) < LOGS_DICT_TARGET; k++) {
+        for (size_t i = 0; i < h->s[k].n; i++) {
+            const lentry_t *e = &h->s[k].e[i];
+            acc += e->line_len;
+            if (acc >= stride * e->line_len) {
+                acc = 0;
+                dict_add_line(dict, (str_t){e->line, e->line_len}, e->ts);
+            }
+        }
+    }
+}
+
 int logs_head_write(logs_head_t *h, const char *path, uint64_t *bytes, err_t *err)
 {
     lwriter_t w;
     int rc = lw_init(&w, path, err);
     if (rc)
         return rc;
+    buf_t dict = BUF_INIT;
+    head_dict(h, &dict);
+    if (buf_len(&dict))
+        lw_set_dict(&w, dict.pos, buf_len(&dict));
+    buf_deinit(&dict);
     lstream_t **order = xrealloc(NULL, h->n_s * sizeof *order);
     for (size_t i = 0; i < h->n_s; i++)
         order[i] = &h->s[i];
@@ -607,6 +791,7 @@ struct logs_file {
     uint64_t n_entries;
     int64_t min_ns, max_ns;
     ZSTD_DCtx *dctx;
+    ZSTD_DDict *ddict; /* NULL when the file has no dictionary */
 };
 
 /* A decoded chunk: columns decoded into arrays, lines and metadata left in raw. */
@@ -614,7 +799,9 @@ typedef struct dchunk {
     struct dchunk *next_free;
     buf_t comp, raw;
     int64_t *ts;
-    uint32_t *line_off, *line_len, *meta_off, *meta_len;
+    buf_t lines; /* lines rebuilt with their timestamp */
+    const char **line;
+    uint32_t *line_len, *tsf, *meta_off, *meta_len;
     size_t n, cap;
 } dchunk_t;
 
@@ -638,12 +825,14 @@ static int pread_full(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
-static int read_frame(int fd, ZSTD_DCtx *dctx, uint64_t off, uint32_t clen, uint32_t rlen,
-                      uint32_t crc, buf_t *comp, buf_t *raw)
+/* Reads, checks and decompresses the frame [off, off+clen) into raw (exactly rlen bytes); chunk
+ * frames (with_dict) use the file's dictionary when it has one. */
+static int read_frame(logs_file_t *f, uint64_t off, uint32_t clen, uint32_t rlen, uint32_t crc,
+                      buf_t *comp, buf_t *raw, bool with_dict)
 {
     buf_clear(comp);
     buf_reserve(comp, clen);
-    int rc = pread_full(fd, comp->last, clen, off);
+    int rc = pread_full(f->fd, comp->last, clen, off);
     if (rc)
         return rc;
     if (crc32c(0, comp->last, clen) != crc)
@@ -652,7 +841,10 @@ static int read_frame(int fd, ZSTD_DCtx *dctx, uint64_t off, uint32_t clen, uint
         return ERR_CORRUPT; /* checked before allocating rlen bytes */
     buf_clear(raw);
     buf_reserve(raw, rlen ? rlen : 1);
-    size_t z = ZSTD_decompressDCtx(dctx, raw->last, rlen, comp->last, clen);
+    size_t z = with_dict && f->ddict ? ZSTD_decompress_usingDDict(f->dctx, raw->last, rlen,
+                                                                  comp->last, clen, f->ddict)
+                                     : ZSTD_decompressDCtx(f->dctx, raw->last, rlen, comp->last,
+                                                           clen);
     if (ZSTD_isError(z) || z != rlen)
         return ERR_CORRUPT;
     raw->last += rlen;
@@ -666,7 +858,9 @@ static void dchunk_free(dchunk_t *d)
     buf_deinit(&d->comp);
     buf_deinit(&d->raw);
     free(d->ts);
-    free(d->line_off);
+    buf_deinit(&d->lines);
+    free(d->line);
+    free(d->tsf);
     free(d->line_len);
     free(d->meta_off);
     free(d->meta_len);
@@ -678,18 +872,19 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
 {
     const chunk_rec_t *c = &f->chunks[ci];
     d->n = 0;
-    int rc = read_frame(f->fd, f->dctx, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw);
+    int rc = read_frame(f, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw, true);
     if (rc)
         return rc;
     rd_t r = {d->raw.pos, d->raw.last, false};
     uint64_t n = rd_uv(&r);
-    if (r.bad || n != c->n || n > buf_len(&d->raw) / 3)
+    if (r.bad || n != c->n || n > buf_len(&d->raw) / 4)
         return ERR_CORRUPT;
     if (n > d->cap) {
         d->cap = (size_t)n;
         d->ts = xrealloc(d->ts, d->cap * sizeof *d->ts);
-        d->line_off = xrealloc(d->line_off, d->cap * sizeof *d->line_off);
+        d->line = xrealloc(d->line, d->cap * sizeof *d->line);
         d->line_len = xrealloc(d->line_len, d->cap * sizeof *d->line_len);
+        d->tsf = xrealloc(d->tsf, d->cap * sizeof *d->tsf);
         d->meta_off = xrealloc(d->meta_off, d->cap * sizeof *d->meta_off);
         d->meta_len = xrealloc(d->meta_len, d->cap * sizeof *d->meta_len);
     }
@@ -712,6 +907,12 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
         total += l;
     }
     for (uint64_t i = 0; i < n; i++) {
+        uint64_t v = rd_uv(&r);
+        if (v > (uint64_t)d->line_len[i] * TSF_COUNT + TSF_COUNT)
+            return ERR_CORRUPT; /* offset beyond the stored line */
+        d->tsf[i] = (uint32_t)v;
+    }
+    for (uint64_t i = 0; i < n; i++) {
         const uint8_t *p = r.p;
         rd_skip_labels(&r);
         if (r.bad)
@@ -722,11 +923,31 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
     const uint8_t *lines = rd_bytes(&r, total);
     if (r.bad || r.p != r.end)
         return ERR_CORRUPT;
-    uint32_t off = (uint32_t)(lines - d->raw.pos);
+    /* Lines that had their timestamp taken out are rebuilt into d->lines; the others stay in
+     * raw. Offsets first, pointers once d->lines has stopped growing. */
+    buf_clear(&d->lines);
+    const char *p = (const char *)lines;
     for (uint64_t i = 0; i < n; i++) {
-        d->line_off[i] = off;
-        off += d->line_len[i];
+        uint32_t len = d->line_len[i];
+        if (d->tsf[i]) {
+            size_t off = (d->tsf[i] - 1) / TSF_COUNT;
+            char tsr[40];
+            size_t tn = ts_render(d->ts[i], (int)((d->tsf[i] - 1) % TSF_COUNT), tsr);
+            if (off > len || tn == 0)
+                return ERR_CORRUPT;
+            d->line[i] = (const char *)(uintptr_t)buf_len(&d->lines);
+            buf_append(&d->lines, p, off);
+            buf_append(&d->lines, tsr, tn);
+            buf_append(&d->lines, p + off, len - off);
+            d->line_len[i] = (uint32_t)(len + tn);
+        } else {
+            d->line[i] = p;
+        }
+        p += len;
     }
+    for (uint64_t i = 0; i < n; i++)
+        if (d->tsf[i])
+            d->line[i] = (const char *)d->lines.pos + (uintptr_t)d->line[i];
     d->n = (size_t)n;
     return 0;
 }
@@ -807,7 +1028,7 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         rc = err_set(err, rc, "%s: read: %s", path, strerror(errno));
         goto fail;
     }
-    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 72, LOGS_MAGIC, 8) != 0) {
+    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 92, LOGS_MAGIC, 8) != 0) {
         rc = CORRUPT(err, path, 0, "bad magic");
         goto fail;
     }
@@ -815,12 +1036,12 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         rc = CORRUPT(err, path, 12, "unknown header flags");
         goto fail;
     }
-    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 64) != LOGS_VERSION) {
+    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 84) != LOGS_VERSION) {
         rc = err_set(err, ERR_UNSUPPORTED, "%s: log file version %u not supported", path,
                      load_u32le(hd + 8));
         goto fail;
     }
-    if (crc32c(0, ft, 68) != load_u32le(ft + 68)) {
+    if (crc32c(0, ft, 88) != load_u32le(ft + 88)) {
         rc = CORRUPT(err, path, fto, "footer checksum mismatch");
         goto fail;
     }
@@ -831,7 +1052,12 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
     f->n_entries = load_u64le(ft + 40);
     f->min_ns = (int64_t)load_u64le(ft + 48);
     f->max_ns = (int64_t)load_u64le(ft + 56);
-    if (st_off < LOGS_HEADER_BYTES || st_off > fto || st_clen > fto - st_off ||
+    uint64_t dict_off = load_u64le(ft + 64);
+    uint32_t dict_clen = load_u32le(ft + 72), dict_rlen = load_u32le(ft + 76);
+    uint64_t chunks_at = LOGS_HEADER_BYTES + (uint64_t)dict_clen;
+    if ((dict_rlen ? dict_off != LOGS_HEADER_BYTES || dict_rlen > LOGS_DICT_MAX || dict_clen == 0
+                   : dict_off != 0 || dict_clen != 0 || load_u32le(ft + 80) != 0) ||
+        st_off < chunks_at || st_off > fto || st_clen > fto - st_off ||
         ci_off != st_off + st_clen ||
         ci_off + (uint64_t)f->n_chunks * LOGS_CHUNK_REC_BYTES != fto ||
         st_rlen > LOGS_STREAMS_RAW_MAX) {
@@ -847,7 +1073,7 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         goto fail;
     }
     f->chunks = xrealloc(NULL, (f->n_chunks ? f->n_chunks : 1) * sizeof *f->chunks);
-    uint64_t expect = LOGS_HEADER_BYTES;
+    uint64_t expect = chunks_at;
     int64_t fmin = INT64_MAX, fmax = INT64_MIN;
     for (uint32_t i = 0; i < f->n_chunks; i++) {
         const uint8_t *q = cbuf + (size_t)i * LOGS_CHUNK_REC_BYTES;
@@ -880,7 +1106,19 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         goto fail;
     }
     buf_t comp = BUF_INIT, raw = BUF_INIT;
-    rc = read_frame(f->fd, f->dctx, st_off, st_clen, st_rlen, load_u32le(ft + 16), &comp, &raw);
+    if (dict_rlen) {
+        rc = read_frame(f, dict_off, dict_clen, dict_rlen, load_u32le(ft + 80), &comp, &raw, false);
+        if (!rc && !(f->ddict = ZSTD_createDDict(raw.pos, dict_rlen)))
+            rc = ERR_CORRUPT;
+        if (rc) {
+            buf_deinit(&comp);
+            buf_deinit(&raw);
+            rc = rc == ERR_IO ? err_set(err, rc, "%s: read: %s", path, strerror(errno))
+                              : CORRUPT(err, path, dict_off, "bad dictionary");
+            goto fail;
+        }
+    }
+    rc = read_frame(f, st_off, st_clen, st_rlen, load_u32le(ft + 16), &comp, &raw, false);
     buf_deinit(&comp);
     if (rc) {
         buf_deinit(&raw);
@@ -910,6 +1148,7 @@ void logs_file_close(logs_file_t *f)
     free(f->chunks);
     arena_deinit(&f->a);
     ZSTD_freeDCtx(f->dctx);
+    ZSTD_freeDDict(f->ddict);
     free(f);
 }
 
@@ -1202,7 +1441,7 @@ static bool merger_next(merger_t *m, mentry_t *out)
         } else {
             const dchunk_t *d = s->dc;
             out->ts = d->ts[i];
-            out->line = (str_t){(const char *)d->raw.pos + d->line_off[i], d->line_len[i]};
+            out->line = (str_t){d->line[i], d->line_len[i]};
             out->he = NULL;
             out->meta_raw = (str_t){(const char *)d->raw.pos + d->meta_off[i], d->meta_len[i]};
         }
@@ -1418,12 +1657,50 @@ int logs_label_values(logs_head_t *h, logs_file_t **files, size_t n_files, str_t
 
 /* ---- merge (compaction) ---- */
 
+/* Samples lines of up to 16 chunks spread over the inputs into a dictionary for their merge. */
+static void files_dict(logs_file_t **in, size_t n, buf_t *dict)
+{
+    enum { SAMPLE_CHUNKS = 16 };
+    uint64_t total = 0, n_chunks = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (uint32_t k = 0; k < in[i]->n_chunks; k++)
+            total += in[i]->chunks[k].rlen;
+        n_chunks += in[i]->n_chunks;
+    }
+    if (total < LOGS_DICT_MIN_INPUT)
+        return;
+    dchunk_t *d = calloc(1, sizeof *d);
+    if (!d)
+        abort();
+    uint64_t step = n_chunks / SAMPLE_CHUNKS ? n_chunks / SAMPLE_CHUNKS : 1, g = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (uint32_t k = 0; k < in[i]->n_chunks; k++, g++) {
+            if (g % step || load_chunk(in[i], k, d) != 0)
+                continue;
+            size_t budget = LOGS_DICT_TARGET / SAMPLE_CHUNKS, used = 0, all = 0;
+            for (size_t e = 0; e < d->n; e++)
+                all += d->line_len[e];
+            size_t every = all / budget ? all / budget : 1;
+            for (size_t e = 0; e < d->n && used < budget; e += every) {
+                dict_add_line(dict, (str_t){d->line[e], d->line_len[e]}, d->ts[e]);
+                used += d->line_len[e];
+            }
+        }
+    }
+    dchunk_free(d);
+}
+
 int logs_file_merge(logs_file_t **in, size_t n, const char *path, uint64_t *bytes, err_t *err)
 {
     lwriter_t w;
     int rc = lw_init(&w, path, err);
     if (rc)
         return rc;
+    buf_t dict = BUF_INIT;
+    files_dict(in, n, &dict);
+    if (buf_len(&dict))
+        lw_set_dict(&w, dict.pos, buf_len(&dict));
+    buf_deinit(&dict);
     uint32_t *next = calloc(n ? n : 1, sizeof *next);
     for (;;) {
         const labels_t *min = NULL;

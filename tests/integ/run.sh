@@ -26,4 +26,4 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-python3 tests/integ/main.py "$@"
+PYTHONDONTWRITEBYTECODE=1 python3 tests/integ/main.py "$@"

@@ -105,6 +105,13 @@ def run():
             continue
         want = [(ms, go_float(v)) for ms, v in vals]
         R.eq('cumulative samples of %s' % sel, got[0][1], want)
+    r, j = get_json(srv.http_port, '/api/v1/series', [('match[]', '{__name__=~"claude_code_.*"}')])
+    got = (j or {}).get('data') or []
+    promoted = {'job': 'claude-code', 'service_name': 'claude-code', 'service_version': '2.1.197'}
+    R.check('every claude_code series has %s' % promoted,
+            len(got) == len(series) and all(all(s.get(k) == v for k, v in promoted.items())
+                                            for s in got),
+            '%d series (want %d); first: %r' % (len(got), len(series), got[:1]))
     # totals per family, summed over all series at the end (independent of the label sets)
     for name in names:
         want_total = sum(v[-1][1] for k, v in series.items() if k[0] == name)

@@ -105,6 +105,16 @@ def run():
     R.check('/-/ready within 5 s of restart on the same dir', dt < 5, dt)
     srv.stop()
 
+    for mode in ('batch', 'always', 'off'):
+        srv = Server(name='cli-fsync-' + mode, extra_args=['--wal-fsync', mode])
+        srv.start(ready_timeout=5)
+        r = http('POST', srv.otlp_port, '/v1/logs', b'{}', {'Content-Type': 'application/json'})
+        R.eq('serve --wal-fsync %s: ready and ingests' % mode, r.status, 200)
+        R.eq('serve --wal-fsync %s: exits 0 on SIGTERM' % mode, srv.stop(), 0)
+    rc, out, err = sh(['serve', '--data-dir', d, '--wal-fsync', 'sometimes'], timeout=10)
+    R.check('`serve --wal-fsync sometimes` exits non-zero naming the bad value',
+            rc not in (0, 'timeout') and 'sometimes' in err, (rc, err[:300]))
+
     # start / status / stop / restart
     d = os.path.join(tmpdir('ss-cli-'), 'data')
     p, q, g = free_ports(3)

@@ -168,7 +168,7 @@ def verify(srv, rd):
 
 def run():
     rnd = random.Random(99)
-    srv = Server(name='crash')
+    srv = Server(name='crash', extra_args=['--wal-fsync', 'batch'])
     srv.start()
     rounds = []
     for idx in range(ROUNDS):

@@ -259,6 +259,10 @@ def check_metrics_variant(srv, v, t0_ms):
         R.check(tag + ': series %s has no unexpected labels' % name,
                 all(extra_ok.get(k) == val for k, val in extra.items()),
                 'extra labels %r' % extra)
+    promoted = {'service_name': 'ir-svc', 'service_version': '1.2.3'}
+    R.check(tag + ': every series carries the promoted resource attributes %s' % promoted,
+            got and all(all(s.get(k) == val for k, val in promoted.items()) for s in got),
+            [s for s in got if not all(s.get(k) == val for k, val in promoted.items())][:2])
     # values, exactly, through a range selector
     for name, labels, vals in exp:
         sel = selector(name, labels)
@@ -408,11 +412,11 @@ def check_trace_read(srv, v, tid, req):
             j = r.json()
         except ValueError:
             j = None
-        R.check(tag + ': trace JSON is OTLP JSON {"resourceSpans":[...]}',
-                isinstance(j, dict) and isinstance(j.get('resourceSpans'), list),
-                r.body[:300])
-        # Compare the content even when the top-level key is Tempo's "batches" (reported above).
-        rs = j.get('resourceSpans', j.get('batches')) if isinstance(j, dict) else None
+        # Tempo's v1 shape: OTLP/JSON resource spans under the key "batches" (TEMPO-API.md 2.1).
+        R.check(tag + ': trace JSON is Tempo v1 {"batches":[...]}',
+                isinstance(j, dict) and isinstance(j.get('batches'), list) and
+                'resourceSpans' not in j, r.body[:300])
+        rs = j.get('batches') if isinstance(j, dict) else None
         if R.check(tag + ': trace JSON has a list of resource spans', isinstance(rs, list),
                    r.body[:300]):
             try:

@@ -218,11 +218,11 @@ for (const [flavour, F] of Object.entries(FLAVOURS)) {
     const r = await get(ports.http, `/api/traces/${traceId}`);
     assert.equal(r.status, 200, `GET /api/traces/${traceId}: ${r.body.toString().slice(0, 300)}`);
     const j = JSON.parse(r.body.toString('utf8'));
-    await t.test('answer is OTLP JSON {"resourceSpans":[...]}', () => {
-      assert.ok(Array.isArray(j.resourceSpans), `top-level keys: ${Object.keys(j)}`);
+    // Tempo's v1 shape: OTLP/JSON resource spans under the key "batches".
+    await t.test('answer is Tempo v1 JSON {"batches":[...]}', () => {
+      assert.ok(Array.isArray(j.batches), `top-level keys: ${Object.keys(j)}`);
     });
-    // The content is compared even when the key is Tempo's "batches" (reported just above).
-    const resourceSpans = j.resourceSpans || j.batches || [];
+    const resourceSpans = j.batches || [];
     const spans = [];
     for (const rs of resourceSpans) {
       for (const ss of rs.scopeSpans || []) {
@@ -438,3 +438,18 @@ for (const [flavour, F] of Object.entries(FLAVOURS)) {
     await provider.shutdown();
   });
 }
+
+/* Last: a clean SIGTERM shutdown, and (for sanitizer builds) no ASan/UBSan/LSan report. */
+test('server stops cleanly on SIGTERM', async () => {
+  server.kill('SIGTERM');
+  const t0 = Date.now();
+  while (server.exitCode === null && server.signalCode === null && Date.now() - t0 < 15000) {
+    await sleep(50);
+  }
+  const log = fs.readFileSync(logPath, 'utf8');
+  for (const marker of ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:']) {
+    const i = log.indexOf(marker);
+    assert.ok(i < 0, `sanitizer report in the server log: ${log.slice(Math.max(0, i - 200), i + 1500)}`);
+  }
+  assert.equal(server.exitCode, 0, `exit code ${server.exitCode} signal ${server.signalCode}`);
+});

@@ -128,6 +128,8 @@ TEST(rfc3339_parse)
     CHECK_OK(rfc3339_parse_ns(STR("2015-07-01T22:10:51+02:00"), &ns, &err));
     CHECK_EQ_INT(ns, 1435781451000000000LL);
     CHECK(rfc3339_parse_ns(STR("2015-07-01"), &ns, &err) == ERR_PARSE);
+    CHECK(rfc3339_parse_ns(STR("9999-12-31T23:59:59Z"), &ns, &err) == ERR_PARSE);
+    CHECK(rfc3339_parse_ns(STR("0001-01-01T00:00:00Z"), &ns, &err) == ERR_PARSE);
     char out[32];
     rfc3339_format_ms(out, 1435781451781);
     CHECK_EQ_STR(out, "2015-07-01T20:10:51.781Z");
