@@ -105,4 +105,5 @@ format-check-counted:
 clean:
 	rm -rf build skillscope
 
--include $(LIB_OBJ:.o=.d) $(ALIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(ALIB_OBJ:.o=.d) $(BUILD)/src/main.d $(ASAN)/src/main.d \
+  $(UNIT_SRC:%.c=$(BUILD)/%.d) $(UNIT_SRC:%.c=$(ASAN)/%.d) $(FUZZ_SRC:%.c=$(ASAN)/%.d) $(BUILD)/bench/otlp_load.d

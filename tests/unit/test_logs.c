@@ -620,10 +620,15 @@ TEST(size_on_json_workload)
     const char *path = tmp_path("size.logs");
     uint64_t bytes = 0;
     err_t err = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     REQUIRE_OK(logs_head_write(h, path, &bytes, &err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (getenv("SKILLSCOPE_REPORT"))
-        printf("logs: %d lines, %.1f B/line raw, %.1f B/line stored (%.2fx)\n", n,
-               (double)raw / n, (double)bytes / n, (double)raw / (double)bytes);
+        printf("logs: %d lines, %.1f B/line raw, %.1f B/line stored (%.2fx), written at %.0f MB/s\n",
+               n, (double)raw / n, (double)bytes / n, (double)raw / (double)bytes,
+               (double)raw / secs / 1e6);
     CHECK(bytes < raw / 4);
     logs_file_t *f;
     REQUIRE_OK(logs_file_open(path, &f, &err));
