@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
         otlp_pb_encode_##kind(&b2, &m2);                                                           \
         if (buf_len(&b1) != buf_len(&b2) ||                                                        \
-            (buf_len(&b1) && memcmp(b1.pos, b2.pos, buf_len(&b1)) != 0)) {                        \
+            (buf_len(&b1) && memcmp(b1.pos, b2.pos, buf_len(&b1)) != 0)) {                         \
             fprintf(stderr, #kind ": encoding is not canonical\n");                                \
             abort();                                                                               \
         }                                                                                          \

@@ -5,7 +5,7 @@ set -euo pipefail
 t=${1:?usage: fuzz-run.sh TARGET [SECONDS]}; secs=${2:-60}
 out=build/libfuzzer; mkdir -p "$out"
 srcs=$(ls src/*/*.c | grep -v '^src/main.c$')
-clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc $(pkg-config --cflags libevent zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy) \
+clang -std=c11 -D_GNU_SOURCE -DSKILLSCOPE_VERSION=\"fuzz\" -O1 -g -Isrc $(pkg-config --cflags libevent zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy) \
   -fsanitize=fuzzer,address,undefined -o "$out/$t" "fuzz/$t.c" $srcs \
   $(pkg-config --libs libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy) -lpthread -lm
 mkdir -p "fuzz/corpus/${t#fuzz_}"

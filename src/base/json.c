@@ -82,6 +82,8 @@ static size_t utf8_valid_len(const uint8_t *p, const uint8_t *end)
 
 void json_escape(buf_t *b, str_t s)
 {
+    if (!s.len)
+        return;
     const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
     while (p < end) {
         const uint8_t *run = p;

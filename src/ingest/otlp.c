@@ -65,33 +65,17 @@ int ingest_otlp_prepare(otlp_signal_t sig, otlp_enc_t enc, const uint8_t *body, 
 void ingest_otlp_response(buf_t *out, otlp_signal_t sig, otlp_enc_t enc, uint64_t rejected,
                           const char *msg)
 {
-    bool partial = rejected || (msg && msg[0]);
+    str_t m = str_cstr(msg ? msg : "");
     if (enc == OTLP_ENC_PROTOBUF) {
-        if (partial)
-            otlp_pb_encode_export_response(out, (int64_t)rejected, str_cstr(msg ? msg : ""));
+        if (rejected || m.len)
+            otlp_pb_encode_export_response(out, (int64_t)rejected, m);
         return;
     }
     static const char *const rejected_key[] = {"rejectedSpans", "rejectedDataPoints",
                                                "rejectedLogRecords"};
     jw_t w;
     jw_init(&w, out);
-    jw_obj(&w);
-    if (partial) {
-        jw_key(&w, "partialSuccess");
-        jw_obj(&w);
-        if (rejected) {
-            char num[24];
-            snprintf(num, sizeof num, "%llu", (unsigned long long)rejected);
-            jw_key(&w, rejected_key[sig]);
-            jw_cstr(&w, num); /* int64 is a string in OTLP/JSON */
-        }
-        if (msg && msg[0]) {
-            jw_key(&w, "errorMessage");
-            jw_cstr(&w, msg);
-        }
-        jw_end(&w);
-    }
-    jw_end(&w);
+    otlp_json_write_export_response(&w, rejected_key[sig], (int64_t)rejected, m);
 }
 
 void ingest_otlp_status(buf_t *out, otlp_enc_t enc, int32_t grpc_code, const char *msg)
@@ -102,12 +86,7 @@ void ingest_otlp_status(buf_t *out, otlp_enc_t enc, int32_t grpc_code, const cha
     }
     jw_t w;
     jw_init(&w, out);
-    jw_obj(&w);
-    jw_key(&w, "code");
-    jw_int(&w, grpc_code);
-    jw_key(&w, "message");
-    jw_cstr(&w, msg);
-    jw_end(&w);
+    otlp_json_write_status(&w, grpc_code, str_cstr(msg));
 }
 
 void ingest_count(otlp_signal_t sig, uint64_t accepted, uint64_t refused)

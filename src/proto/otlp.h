@@ -83,8 +83,14 @@ typedef struct otlp_scope {
 
 /* ---- traces ---- */
 
-typedef enum { OTLP_SPAN_KIND_UNSPECIFIED, OTLP_SPAN_KIND_INTERNAL, OTLP_SPAN_KIND_SERVER,
-               OTLP_SPAN_KIND_CLIENT, OTLP_SPAN_KIND_PRODUCER, OTLP_SPAN_KIND_CONSUMER } otlp_span_kind_t;
+typedef enum {
+    OTLP_SPAN_KIND_UNSPECIFIED,
+    OTLP_SPAN_KIND_INTERNAL,
+    OTLP_SPAN_KIND_SERVER,
+    OTLP_SPAN_KIND_CLIENT,
+    OTLP_SPAN_KIND_PRODUCER,
+    OTLP_SPAN_KIND_CONSUMER
+} otlp_span_kind_t;
 typedef enum { OTLP_STATUS_UNSET, OTLP_STATUS_OK, OTLP_STATUS_ERROR } otlp_status_code_t;
 
 typedef struct otlp_event {
@@ -148,10 +154,19 @@ typedef struct otlp_traces {
 
 /* ---- metrics ---- */
 
-typedef enum { OTLP_METRIC_NONE, OTLP_METRIC_GAUGE, OTLP_METRIC_SUM, OTLP_METRIC_HISTOGRAM,
-               OTLP_METRIC_EXP_HISTOGRAM, OTLP_METRIC_SUMMARY } otlp_metric_type_t;
-typedef enum { OTLP_TEMPORALITY_UNSPECIFIED, OTLP_TEMPORALITY_DELTA,
-               OTLP_TEMPORALITY_CUMULATIVE } otlp_temporality_t;
+typedef enum {
+    OTLP_METRIC_NONE,
+    OTLP_METRIC_GAUGE,
+    OTLP_METRIC_SUM,
+    OTLP_METRIC_HISTOGRAM,
+    OTLP_METRIC_EXP_HISTOGRAM,
+    OTLP_METRIC_SUMMARY
+} otlp_metric_type_t;
+typedef enum {
+    OTLP_TEMPORALITY_UNSPECIFIED,
+    OTLP_TEMPORALITY_DELTA,
+    OTLP_TEMPORALITY_CUMULATIVE
+} otlp_temporality_t;
 #define OTLP_FLAG_NO_RECORDED_VALUE 1u
 
 typedef struct otlp_exemplar {
@@ -328,11 +343,14 @@ typedef struct otlp_logs {
  * Ids of the wrong length, AnyValue nesting beyond OTLP_MAX_DEPTH, truncated fields, wrong wire
  * types for known fields and invalid UTF-8 in string fields are errors. Unknown fields are skipped.
  * The protobuf decoders borrow from body (keep it alive); the JSON ones copy into the arena. */
-int otlp_pb_decode_traces(const uint8_t *body, size_t n, arena_t *a, otlp_traces_t *out, err_t *err);
-int otlp_pb_decode_metrics(const uint8_t *body, size_t n, arena_t *a, otlp_metrics_t *out, err_t *err);
+int otlp_pb_decode_traces(const uint8_t *body, size_t n, arena_t *a, otlp_traces_t *out,
+                          err_t *err);
+int otlp_pb_decode_metrics(const uint8_t *body, size_t n, arena_t *a, otlp_metrics_t *out,
+                           err_t *err);
 int otlp_pb_decode_logs(const uint8_t *body, size_t n, arena_t *a, otlp_logs_t *out, err_t *err);
 int otlp_json_decode_traces(const char *body, size_t n, arena_t *a, otlp_traces_t *out, err_t *err);
-int otlp_json_decode_metrics(const char *body, size_t n, arena_t *a, otlp_metrics_t *out, err_t *err);
+int otlp_json_decode_metrics(const char *body, size_t n, arena_t *a, otlp_metrics_t *out,
+                             err_t *err);
 int otlp_json_decode_logs(const char *body, size_t n, arena_t *a, otlp_logs_t *out, err_t *err);
 
 /* ---- encoding (protobuf) ----

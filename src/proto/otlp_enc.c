@@ -845,8 +845,8 @@ static void j_points(jw_t *w, const otlp_metric_t *m)
 
 static void j_metric(jw_t *w, const otlp_metric_t *m)
 {
-    static const char *const key[] = {NULL,          "gauge",   "sum", "histogram",
-                                      "exponentialHistogram", "summary"};
+    static const char *const key[] = {NULL,     "gauge", "sum", "histogram", "exponentialHistogram",
+                                      "summary"};
     jw_obj(w);
     j_str(w, "name", m->name);
     j_str(w, "description", m->description);
@@ -952,8 +952,7 @@ void otlp_json_write_logs(jw_t *w, const otlp_logs_t *l)
     jw_end(w);
 }
 
-void otlp_json_write_export_response(jw_t *w, const char *rejected_key, int64_t rejected,
-                                     str_t msg)
+void otlp_json_write_export_response(jw_t *w, const char *rejected_key, int64_t rejected, str_t msg)
 {
     jw_obj(w);
     if (rejected || msg.len) {

@@ -44,8 +44,8 @@ static inline void push(jdec_t *d, const char *name, long idx)
 }
 static inline void pop(jdec_t *d) { d->npath--; }
 
-__attribute__((format(printf, 3, 4))) static int fail(jdec_t *d, const char *field,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(jdec_t *d, const char *field, const char *fmt,
+                                                      ...)
 {
     if (!d->err)
         return ERR_PARSE;
@@ -55,9 +55,9 @@ __attribute__((format(printf, 3, 4))) static int fail(jdec_t *d, const char *fie
     int shown = d->npath < PATH_MAX_SEGS ? d->npath : PATH_MAX_SEGS;
     for (int i = 0; i < shown && n < sizeof path; i++) {
         const seg_t *s = &d->path[i];
-        int k = s->idx >= 0
-                    ? snprintf(path + n, sizeof path - n, "%s%s[%ld]", i ? "." : "", s->name, s->idx)
-                    : snprintf(path + n, sizeof path - n, "%s%s", i ? "." : "", s->name);
+        int k = s->idx >= 0 ? snprintf(path + n, sizeof path - n, "%s%s[%ld]", i ? "." : "",
+                                       s->name, s->idx)
+                            : snprintf(path + n, sizeof path - n, "%s%s", i ? "." : "", s->name);
         if (k < 0)
             break;
         n += (size_t)k;
@@ -181,8 +181,7 @@ static bool json_integer_of(const json_t *v, bool *neg, uint64_t *mag)
     return false;
 }
 
-static int get_u64(jdec_t *d, const json_t *o, const char *camel, const char *snake,
-                   uint64_t *out)
+static int get_u64(jdec_t *d, const json_t *o, const char *camel, const char *snake, uint64_t *out)
 {
     json_t *v = get(o, camel, snake);
     bool neg;
@@ -218,8 +217,7 @@ static int get_i64(jdec_t *d, const json_t *o, const char *camel, const char *sn
     return v ? int_of(d, v, camel, INT64_MIN, INT64_MAX, out) : 0;
 }
 
-static int get_u32(jdec_t *d, const json_t *o, const char *camel, const char *snake,
-                   uint32_t *out)
+static int get_u32(jdec_t *d, const json_t *o, const char *camel, const char *snake, uint32_t *out)
 {
     json_t *v = get(o, camel, snake);
     int64_t x;
@@ -230,8 +228,7 @@ static int get_u32(jdec_t *d, const json_t *o, const char *camel, const char *sn
     return 0;
 }
 
-static int get_i32(jdec_t *d, const json_t *o, const char *camel, const char *snake,
-                   int32_t *out)
+static int get_i32(jdec_t *d, const json_t *o, const char *camel, const char *snake, int32_t *out)
 {
     json_t *v = get(o, camel, snake);
     int64_t x;
@@ -278,8 +275,8 @@ static int double_of(jdec_t *d, const json_t *v, const char *name, double *out)
                 type_name(v));
 }
 
-static int get_double(jdec_t *d, const json_t *o, const char *camel, const char *snake,
-                      double *out, bool *present)
+static int get_double(jdec_t *d, const json_t *o, const char *camel, const char *snake, double *out,
+                      bool *present)
 {
     json_t *v = get(o, camel, snake);
     if (!v)
@@ -353,13 +350,12 @@ static int get_id(jdec_t *d, const json_t *o, const char *camel, const char *sna
     if (len == 0)
         return 0;
     if (len != 2 * n)
-        return fail(d, camel, "must be %zu hex digits (%zu bytes), got %zu characters", 2 * n,
-                    n, len);
+        return fail(d, camel, "must be %zu hex digits (%zu bytes), got %zu characters", 2 * n, n,
+                    len);
     for (size_t i = 0; i < n; i++) {
         int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return fail(d, camel, "invalid hex digit at position %zu",
-                        hi < 0 ? 2 * i : 2 * i + 1);
+            return fail(d, camel, "invalid hex digit at position %zu", hi < 0 ? 2 * i : 2 * i + 1);
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     *present = true;
@@ -367,8 +363,8 @@ static int get_id(jdec_t *d, const json_t *o, const char *camel, const char *sna
 }
 
 /* An optional array; *n is 0 when absent. */
-static int get_arr(jdec_t *d, const json_t *o, const char *camel, const char *snake,
-                   json_t **arr, size_t *n)
+static int get_arr(jdec_t *d, const json_t *o, const char *camel, const char *snake, json_t **arr,
+                   size_t *n)
 {
     json_t *v = get(o, camel, snake);
     *arr = NULL;
@@ -606,8 +602,7 @@ static int dec_span(jdec_t *d, const json_t *o, otlp_span_t *s)
             return fail(d, "spanId", "must be 16 hex digits (8 bytes), got 0 characters");
         TRY(get_str(d, e, "traceState", "trace_state", &l->trace_state));
         TRY(dec_attrs(d, e, "attributes", NULL, &l->attrs));
-        TRY(get_u32(d, e, "droppedAttributesCount", "dropped_attributes_count",
-                    &l->dropped_attrs));
+        TRY(get_u32(d, e, "droppedAttributesCount", "dropped_attributes_count", &l->dropped_attrs));
         TRY(get_u32(d, e, "flags", NULL, &l->flags));
         pop(d);
     }
@@ -691,8 +686,7 @@ static int traces(jdec_t *d, const json_t *root, otlp_traces_t *out)
     return 0;
 }
 
-int otlp_json_decode_traces(const char *body, size_t n, arena_t *a, otlp_traces_t *out,
-                            err_t *err)
+int otlp_json_decode_traces(const char *body, size_t n, arena_t *a, otlp_traces_t *out, err_t *err)
 {
     json_t *root;
     memset(out, 0, sizeof *out);
@@ -886,8 +880,8 @@ static int dec_metric_data(jdec_t *d, const json_t *o, otlp_metric_t *m)
     push(d, kinds[k].camel, -1);
     if (m->type == OTLP_METRIC_SUM || m->type == OTLP_METRIC_HISTOGRAM ||
         m->type == OTLP_METRIC_EXP_HISTOGRAM)
-        TRY(get_enum(d, data, "aggregationTemporality", "aggregation_temporality", temporalities,
-                     3, &m->temporality));
+        TRY(get_enum(d, data, "aggregationTemporality", "aggregation_temporality", temporalities, 3,
+                     &m->temporality));
     if (m->type == OTLP_METRIC_SUM)
         TRY(get_bool(d, data, "isMonotonic", "is_monotonic", &m->is_monotonic));
     json_t *arr, *pt;

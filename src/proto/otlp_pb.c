@@ -70,8 +70,8 @@ static size_t path_fmt(const dec_t *d, char *out, size_t cap)
 }
 
 /* "path.field: message"; field may be NULL (the message at path itself). */
-__attribute__((format(printf, 3, 4))) static int fail(dec_t *d, const char *field,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(dec_t *d, const char *field, const char *fmt,
+                                                      ...)
 {
     if (!d->err)
         return ERR_PARSE;
@@ -570,8 +570,7 @@ typedef int (*child_fn)(dec_t *d, const uint8_t *p, size_t n, void *arr, size_t 
 
 static int dec_envelope(dec_t *d, const uint8_t *p, size_t n, const char *head_name,
                         const char *child_name, str_t *schema_url, size_t child_size, void **arr,
-                        size_t *n_children, child_fn child, const uint8_t **head_p,
-                        size_t *head_n)
+                        size_t *n_children, child_fn child, const uint8_t **head_p, size_t *head_n)
 {
     pb_reader_t r;
     pb_field_t f;
@@ -672,10 +671,7 @@ static int dec_request(dec_t *d, const uint8_t *p, size_t n, const char *name, s
     pb_field_t f;
     int rc;
     size_t c = 0;
-    FOR_FIELDS(p, n)
-    {
-        c += f.num == 1;
-    }
+    FOR_FIELDS(p, n) { c += f.num == 1; }
     END_FIELDS();
     *arr = c ? arena_calloc(d->a, c, size) : NULL;
     *count = 0;
@@ -701,8 +697,7 @@ static void dec_init(dec_t *d, const uint8_t *body, arena_t *a, err_t *err)
     d->npath = 0;
 }
 
-int otlp_pb_decode_traces(const uint8_t *body, size_t n, arena_t *a, otlp_traces_t *out,
-                          err_t *err)
+int otlp_pb_decode_traces(const uint8_t *body, size_t n, arena_t *a, otlp_traces_t *out, err_t *err)
 {
     dec_t d;
     void *arr;
@@ -763,10 +758,7 @@ static int dec_exemplars(dec_t *d, const uint8_t *p, size_t n, uint32_t num, otl
     pb_field_t f;
     int rc;
     size_t c = 0;
-    FOR_FIELDS(p, n)
-    {
-        c += f.num == num;
-    }
+    FOR_FIELDS(p, n) { c += f.num == num; }
     END_FIELDS();
     *out = c ? ARENA_ARRAY(d->a, otlp_exemplar_t, c) : NULL;
     *count = 0;
@@ -841,8 +833,8 @@ static int dec_fixed64s(dec_t *d, const uint8_t *p, size_t n, uint32_t num, cons
             continue;
         if (f.wire == PB_LEN) {
             if (f.len % 8)
-                return fail(d, name, "packed length %zu at byte %zu is not a multiple of 8",
-                            f.len, f.off);
+                return fail(d, name, "packed length %zu at byte %zu is not a multiple of 8", f.len,
+                            f.off);
             c += f.len / 8;
         } else if (f.wire == PB_I64) {
             c++;
@@ -946,8 +938,7 @@ static int dec_buckets(dec_t *d, const uint8_t *p, size_t n, otlp_exp_buckets_t 
             if (f.wire == PB_LEN) {
                 long k = pb_packed_varint_count(f.ptr, f.len);
                 if (k < 0)
-                    return fail(d, "bucket_counts", "malformed packed varints at byte %zu",
-                                f.off);
+                    return fail(d, "bucket_counts", "malformed packed varints at byte %zu", f.off);
                 c += (size_t)k;
             } else if (f.wire == PB_VARINT) {
                 c++;
@@ -1079,10 +1070,7 @@ static int dec_summary_point(dec_t *d, const uint8_t *p, size_t n, otlp_summary_
     int rc;
     size_t nq = 0;
     TRY(dec_kvs(d, p, n, 7, "attributes", &pt->attrs, 1));
-    FOR_FIELDS(p, n)
-    {
-        nq += f.num == 6;
-    }
+    FOR_FIELDS(p, n) { nq += f.num == 6; }
     END_FIELDS();
     pt->quantiles = nq ? ARENA_ARRAY(d->a, otlp_quantile_t, nq) : NULL;
     FOR_FIELDS(p, n)
@@ -1280,8 +1268,8 @@ static int scope_metrics_child(dec_t *d, const uint8_t *p, size_t n, void *arr, 
     const uint8_t *sp;
     size_t sn;
     void *metrics;
-    TRY(dec_envelope(d, p, n, "scope", "metrics", &sm->schema_url, sizeof(otlp_metric_t),
-                     &metrics, &sm->n_metrics, metric_child, &sp, &sn));
+    TRY(dec_envelope(d, p, n, "scope", "metrics", &sm->schema_url, sizeof(otlp_metric_t), &metrics,
+                     &sm->n_metrics, metric_child, &sp, &sn));
     sm->metrics = metrics;
     return with_scope(d, sp, sn, &sm->scope);
 }
@@ -1293,8 +1281,8 @@ static int resource_metrics_child(dec_t *d, const uint8_t *p, size_t n, void *ar
     size_t rn;
     void *scopes;
     TRY(dec_envelope(d, p, n, "resource", "scope_metrics", &rm->schema_url,
-                     sizeof(otlp_scope_metrics_t), &scopes, &rm->n_scopes, scope_metrics_child,
-                     &rp, &rn));
+                     sizeof(otlp_scope_metrics_t), &scopes, &rm->n_scopes, scope_metrics_child, &rp,
+                     &rn));
     rm->scopes = scopes;
     return with_resource(d, rp, rn, &rm->resource);
 }
@@ -1395,9 +1383,8 @@ static int resource_logs_child(dec_t *d, const uint8_t *p, size_t n, void *arr, 
     const uint8_t *rp;
     size_t rn;
     void *scopes;
-    TRY(dec_envelope(d, p, n, "resource", "scope_logs", &rl->schema_url,
-                     sizeof(otlp_scope_logs_t), &scopes, &rl->n_scopes, scope_logs_child, &rp,
-                     &rn));
+    TRY(dec_envelope(d, p, n, "resource", "scope_logs", &rl->schema_url, sizeof(otlp_scope_logs_t),
+                     &scopes, &rl->n_scopes, scope_logs_child, &rp, &rn));
     rl->scopes = scopes;
     return with_resource(d, rp, rn, &rl->resource);
 }

@@ -478,7 +478,10 @@ static bool dbls_eq(const double *a, size_t na, const double *b, size_t nb)
     return true;
 }
 
-static bool opt_eq(bool ha, double a, bool hb, double b) { return ha == hb && (!ha || dbl_eq(a, b)); }
+static bool opt_eq(bool ha, double a, bool hb, double b)
+{
+    return ha == hb && (!ha || dbl_eq(a, b));
+}
 
 static bool points_eq(const otlp_metric_t *a, const otlp_metric_t *b)
 {
@@ -589,11 +592,10 @@ bool otlp_metrics_equal(const otlp_metrics_t *a, const otlp_metrics_t *b)
 static bool log_eq(const otlp_log_t *a, const otlp_log_t *b)
 {
     return a->time_ns == b->time_ns && a->observed_time_ns == b->observed_time_ns &&
-           a->severity_number == b->severity_number &&
-           str_eq(a->severity_text, b->severity_text) && value_eq(&a->body, &b->body) &&
-           attrs_eq(&a->attrs, &b->attrs) && a->dropped_attrs == b->dropped_attrs &&
-           a->flags == b->flags && a->has_trace_id == b->has_trace_id &&
-           a->has_span_id == b->has_span_id &&
+           a->severity_number == b->severity_number && str_eq(a->severity_text, b->severity_text) &&
+           value_eq(&a->body, &b->body) && attrs_eq(&a->attrs, &b->attrs) &&
+           a->dropped_attrs == b->dropped_attrs && a->flags == b->flags &&
+           a->has_trace_id == b->has_trace_id && a->has_span_id == b->has_span_id &&
            (!a->has_trace_id || !memcmp(a->trace_id, b->trace_id, 16)) &&
            (!a->has_span_id || !memcmp(a->span_id, b->span_id, 8)) &&
            str_eq(a->event_name, b->event_name);

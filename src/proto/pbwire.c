@@ -1,9 +1,10 @@
 /*
  * pbwire.c - protobuf wire reader and writer (see pbwire.h for the contract).
  *
- * The reader is the hot path of every protobuf ingest: one-byte tags and one-byte varints take a
- * branch each; longer varints go through uvarint_get. Bounds are checked before every read; an
- * error message gives the field and the byte offset of the problem.
+ * The reader is the hot path of every protobuf ingest. pb_next (inline, in the header) decodes
+ * the common shapes itself: fields 1-15 with a one-byte varint or length, and fixed-width values;
+ * everything else (long tags and varints, groups, all errors) comes here. Bounds are checked
+ * before every read; an error message gives the field and the byte offset of the problem.
  */
 #include "proto/pbwire.h"
 
@@ -39,7 +40,8 @@ static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *
 
 static int skip_group(pb_reader_t *r, uint32_t num, int depth, err_t *err);
 
-/* Reads one field starting at r->p; for groups, *end_num receives the number of an end-group. */
+/* Reads one field starting at r->p. A start-group is skipped through its matching end-group; an
+ * end-group is returned as a field for the caller (skip_group or pb_next) to judge. */
 static int read_field(pb_reader_t *r, pb_field_t *f, int depth, err_t *err)
 {
     const uint8_t *p = r->p, *end = r->end;
@@ -88,8 +90,7 @@ static int read_field(pb_reader_t *r, pb_field_t *f, int depth, err_t *err)
             return err_set(err, ERR_PARSE,
                            "truncated length-delimited field %u at byte %zu: need %llu bytes, %zu "
                            "left",
-                           f->num, (size_t)(p - r->base), (unsigned long long)n,
-                           (size_t)(end - p));
+                           f->num, (size_t)(p - r->base), (unsigned long long)n, (size_t)(end - p));
         f->ptr = p;
         f->len = (size_t)n;
         p += n;
@@ -133,15 +134,14 @@ static int skip_group(pb_reader_t *r, uint32_t num, int depth, err_t *err)
             return rc;
         if (f.wire == PB_EGROUP) {
             if (f.num != num)
-                return err_set(err, ERR_PARSE,
-                               "end-group %u at byte %zu does not match group %u", f.num, f.off,
-                               num);
+                return err_set(err, ERR_PARSE, "end-group %u at byte %zu does not match group %u",
+                               f.num, f.off, num);
             return (int)(r->p - tag_at);
         }
     }
 }
 
-int pb_next(pb_reader_t *r, pb_field_t *f, err_t *err)
+int pb__next_slow(pb_reader_t *r, pb_field_t *f, err_t *err)
 {
     if (r->p >= r->end)
         return 0;
@@ -149,8 +149,7 @@ int pb_next(pb_reader_t *r, pb_field_t *f, err_t *err)
     if (rc < 0)
         return rc;
     if (f->wire == PB_EGROUP)
-        return err_set(err, ERR_PARSE, "unexpected end-group field %u at byte %zu", f->num,
-                       f->off);
+        return err_set(err, ERR_PARSE, "unexpected end-group field %u at byte %zu", f->num, f->off);
     return 1;
 }
 
@@ -172,7 +171,7 @@ long pb_packed_varint_count(const uint8_t *p, size_t n)
     return run ? -1 : count;
 }
 
-bool pb_utf8_valid(const uint8_t *p, size_t n)
+bool pb__utf8_valid_slow(const uint8_t *p, size_t n)
 {
     if (!n)
         return true;

@@ -65,9 +65,56 @@ static inline void pb_reader_init(pb_reader_t *r, const uint8_t *base, const uin
     r->end = n ? p + n : p; /* p may be NULL for an empty message */
 }
 
+/* The general case of pb_next (multi-byte tags and values, groups, every error). */
+int pb__next_slow(pb_reader_t *r, pb_field_t *f, err_t *err);
+
 /* Next field: returns 1 with *f filled, 0 at the end of the message, or ERR_PARSE with err set
- * (truncation, overlong varint, field number 0 or too large, unknown wire type, bad group). */
-int pb_next(pb_reader_t *r, pb_field_t *f, err_t *err);
+ * (truncation, overlong varint, field number 0 or too large, unknown wire type, bad group).
+ * Inline fast path: fields 1-15 with one-byte varints or lengths, and fixed-width values. */
+static inline __attribute__((always_inline)) int pb_next(pb_reader_t *r, pb_field_t *f, err_t *err)
+{
+    const uint8_t *p = r->p;
+    size_t left = (size_t)(r->end - p);
+    if (!left)
+        return 0;
+    if (left >= 2 && p[0] < 0x80 && p[0] >= 0x08) {
+        f->num = p[0] >> 3;
+        f->wire = p[0] & 7;
+        f->off = (size_t)(p - r->base);
+        switch (f->wire) {
+        case PB_VARINT:
+            if (p[1] < 0x80) {
+                f->u = p[1];
+                r->p = p + 2;
+                return 1;
+            }
+            break;
+        case PB_LEN:
+            if (p[1] < 0x80 && p[1] <= left - 2) {
+                f->ptr = p + 2;
+                f->len = p[1];
+                r->p = p + 2 + p[1];
+                return 1;
+            }
+            break;
+        case PB_I64:
+            if (left >= 9) {
+                f->u = load_u64le(p + 1);
+                r->p = p + 9;
+                return 1;
+            }
+            break;
+        case PB_I32:
+            if (left >= 5) {
+                f->u = load_u32le(p + 1);
+                r->p = p + 5;
+                return 1;
+            }
+            break;
+        }
+    }
+    return pb__next_slow(r, f, err);
+}
 
 /* Offset of the reader's position from its base. */
 static inline size_t pb_offset(const pb_reader_t *r) { return (size_t)(r->p - r->base); }
@@ -93,8 +140,23 @@ static inline int32_t pb_sint32(uint64_t v)
 
 /* Number of varints in a packed payload; -1 when the last one is truncated or one is overlong. */
 long pb_packed_varint_count(const uint8_t *p, size_t n);
-/* Whether [p, p+n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-bool pb_utf8_valid(const uint8_t *p, size_t n);
+bool pb__utf8_valid_slow(const uint8_t *p, size_t n);
+/* Whether [p, p+n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). ASCII is
+ * checked inline eight bytes at a time; the first non-ASCII byte hands over to the full check. */
+static inline bool pb_utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ULL)
+            return pb__utf8_valid_slow(p + i, n - i);
+    }
+    uint8_t acc = 0;
+    for (size_t k = i; k < n; k++)
+        acc |= p[k];
+    return acc < 0x80 || pb__utf8_valid_slow(p + i, n - i);
+}
 /* "varint", "fixed64", "length-delimited", "group", "end-group", "fixed32" or "wire type N". */
 const char *pb_wire_name(int wire);
 
@@ -133,7 +195,10 @@ static inline void pb_put_sint32(buf_t *b, uint32_t num, int32_t v)
     pb_put_varint(b, num, (uint64_t)(((uint32_t)v << 1) ^ (uint32_t)(v >> 31)));
 }
 void pb_put_bytes(buf_t *b, uint32_t num, const void *p, size_t n);
-static inline void pb_put_str(buf_t *b, uint32_t num, str_t s) { pb_put_bytes(b, num, s.ptr, s.len); }
+static inline void pb_put_str(buf_t *b, uint32_t num, str_t s)
+{
+    pb_put_bytes(b, num, s.ptr, s.len);
+}
 
 /* Proto3 implicit presence: these write nothing for the default value (0, empty). Doubles are
  * omitted only when all bits are zero, so -0.0 survives, as in the reference encoders. */

@@ -243,9 +243,9 @@ static void unmap_segment(mapped_t *m)
 /* True if the segment begins with a complete checkpoint (see format.h). */
 static bool is_checkpoint_segment(const mapped_t *m)
 {
-    const uint8_t *p = m->p, *end = m->p + m->n;
-    if (!p)
+    if (!m->p)
         return false;
+    const uint8_t *p = m->p, *end = m->p + m->n;
     for (;;) {
         uint8_t type;
         const uint8_t *pl;
@@ -307,6 +307,8 @@ int wal_replay(wal_t *w, wal_replay_cb cb, void *arg, err_t *err)
         int rc = map_segment(w, w->segs[i].seq, &m, err);
         if (rc)
             return rc;
+        if (!m.p)
+            continue;
         const uint8_t *p = m.p, *end = m.p + m.n;
         while (p < end) {
             uint8_t type;

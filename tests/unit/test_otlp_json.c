@@ -476,7 +476,8 @@ TEST(errors_name_the_path)
                        "startTimeUnixNano: expected an unsigned 64-bit integer");
     expect_trace_error(SPAN_PRE IDS ",\"flags\":4294967296" SPAN_POST,
                        "flags: 4294967296 is out of range");
-    expect_trace_error(SPAN_PRE IDS ",\"name\":7" SPAN_POST, "name: expected a string, got a number");
+    expect_trace_error(SPAN_PRE IDS ",\"name\":7" SPAN_POST,
+                       "name: expected a string, got a number");
     expect_trace_error(SPAN_PRE IDS ",\"attributes\":{}" SPAN_POST,
                        "attributes: expected an array, got an object");
     expect_trace_error(SPAN_PRE IDS ",\"attributes\":[{\"key\":\"k\",\"value\":{\"intValue\":"
@@ -490,8 +491,8 @@ TEST(errors_name_the_path)
                        "bytesValue: invalid base64");
     expect_trace_error(SPAN_PRE IDS ",\"attributes\":[7]" SPAN_POST,
                        "attributes[0]: expected an object, got a number");
-    expect_trace_error(SPAN_PRE IDS ",\"links\":[{\"traceId\":\"5b8efff798038103d269b633813fc60c\"}]"
-                           SPAN_POST,
+    expect_trace_error(SPAN_PRE IDS
+                       ",\"links\":[{\"traceId\":\"5b8efff798038103d269b633813fc60c\"}]" SPAN_POST,
                        "spans[0].links[0].spanId: must be 16 hex digits");
     expect_trace_error(SPAN_PRE IDS ",\"status\":{\"code\":\"NOPE\"}" SPAN_POST,
                        "spans[0].status.code: unknown enum value");
@@ -509,8 +510,9 @@ static char *nested_json(int levels)
     buf_init(&b, 0);
     buf_puts(&b, "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":");
     for (int i = 1; i < levels; i++)
-        buf_puts(&b, i % 2 ? "{\"arrayValue\":{\"values\":[" : "{\"kvlistValue\":{\"values\":"
-                                                                   "[{\"key\":\"k\",\"value\":");
+        buf_puts(&b, i % 2 ? "{\"arrayValue\":{\"values\":["
+                           : "{\"kvlistValue\":{\"values\":"
+                             "[{\"key\":\"k\",\"value\":");
     buf_puts(&b, "{\"stringValue\":\"leaf\"}");
     for (int i = levels - 1; i >= 1; i--)
         buf_puts(&b, i % 2 ? "]}}" : "}]}}");

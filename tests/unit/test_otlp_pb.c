@@ -1,6 +1,7 @@
 /* test_otlp_pb.c - proto/otlp_pb.c and otlp_enc.c: protobuf OTLP requests decoded against
- * fixtures produced by protoc (the .pb files in tests/data/otlp, made from the .txtpb next to them), re-encoded
- * byte for byte, round-tripped, and every malformed-input rule checked with its error message. */
+ * fixtures produced by protoc (the .pb files in tests/data/otlp, made from the .txtpb next to
+ * them), re-encoded byte for byte, round-tripped, and every malformed-input rule checked with its
+ * error message. */
 #include <stdlib.h>
 
 #include "base/arena.h"
@@ -37,12 +38,12 @@ static const uint8_t sid1[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74};
  * protoc), and that the encoding decodes back to an equal model. */
 #define CHECK_REENCODE(kind, model, body, n)                                                       \
     do {                                                                                           \
-        buf_t enc_;                                                                                  \
-        buf_init(&enc_, 0);                                                                          \
-        otlp_pb_encode_##kind(&enc_, (model));                                                       \
-        CHECK_EQ_INT(buf_len(&enc_), (n));                                                           \
-        CHECK(buf_len(&enc_) == (n) && memcmp(enc_.pos, (body), (n)) == 0);                            \
-        buf_deinit(&enc_);                                                                           \
+        buf_t enc_;                                                                                \
+        buf_init(&enc_, 0);                                                                        \
+        otlp_pb_encode_##kind(&enc_, (model));                                                     \
+        CHECK_EQ_INT(buf_len(&enc_), (n));                                                         \
+        CHECK(buf_len(&enc_) == (n) && memcmp(enc_.pos, (body), (n)) == 0);                        \
+        buf_deinit(&enc_);                                                                         \
     } while (0)
 
 TEST(traces_fixture_from_protoc)
@@ -90,7 +91,8 @@ TEST(traces_fixture_from_protoc)
     CHECK_EQ_INT(s->attrs.v[0].value.u.i, -404);
     CHECK_EQ_DBL(s->attrs.v[1].value.u.d, 0.25);
     CHECK_EQ_INT(s->attrs.v[2].value.type, OTLP_V_BYTES);
-    CHECK(s->attrs.v[2].value.u.s.len == 4 && memcmp(s->attrs.v[2].value.u.s.ptr, "\0\1\xfe\xff", 4) == 0);
+    CHECK(s->attrs.v[2].value.u.s.len == 4 &&
+          memcmp(s->attrs.v[2].value.u.s.ptr, "\0\1\xfe\xff", 4) == 0);
     const otlp_value_t *tags = &s->attrs.v[3].value;
     REQUIRE(tags->type == OTLP_V_ARRAY && tags->u.arr.n == 3);
     CHECK_EQ_STRN(tags->u.arr.v[0].u.s, "a");
@@ -358,7 +360,8 @@ TEST(error_path_names_the_field)
     otlp_traces_t t;
     err_t err = {0};
     CHECK_EQ_INT(decode_traces_buf(&b, &a, &t, &err), ERR_PARSE);
-    CHECK_EQ_STR(err.msg, "resource_spans[0].scope_spans[1].spans[3].trace_id: must be 16 bytes, got 5");
+    CHECK_EQ_STR(err.msg,
+                 "resource_spans[0].scope_spans[1].spans[3].trace_id: must be 16 bytes, got 5");
     CHECK_EQ_INT(t.n_rs, 0);
     buf_deinit(&b);
     arena_deinit(&a);
@@ -383,8 +386,8 @@ TEST(id_rules)
         const char *want; /* NULL: accepted */
     } cases[] = {
         {tid1, 16, sid1, 8, NULL, 0, NULL},
-        {tid1, 16, sid1, 8, sid1, 0, NULL},  /* empty parent = root */
-        {tid1, 16, sid1, 8, zero, 8, NULL},  /* all-zero parent = root */
+        {tid1, 16, sid1, 8, sid1, 0, NULL}, /* empty parent = root */
+        {tid1, 16, sid1, 8, zero, 8, NULL}, /* all-zero parent = root */
         {tid1, 16, sid1, 7, NULL, 0, "spans[0].span_id: must be 8 bytes, got 7"},
         {tid1, 17 - 1, sid1, 0, NULL, 0, "spans[0].span_id: must be 8 bytes, got 0"},
         {tid1, 0, sid1, 8, NULL, 0, "spans[0].trace_id: must be 16 bytes, got 0"},
@@ -571,7 +574,9 @@ TEST(anyvalue_depth_limit)
     buf_clear(&b);
     log_with_body(&b, OTLP_MAX_DEPTH + 1);
     CHECK_EQ_INT(otlp_pb_decode_logs(b.pos, buf_len(&b), &a, &l, &err), ERR_PARSE);
-    CHECK_MSG(err, "resource_logs[0].scope_logs[0].log_records[0].body.array_value.values[0].kvlist_value");
+    CHECK_MSG(
+        err,
+        "resource_logs[0].scope_logs[0].log_records[0].body.array_value.values[0].kvlist_value");
     CHECK_MSG(err, "AnyValue nested deeper than 32 levels");
     /* a bomb far past the limit fails the same way (and does not recurse unbounded) */
     buf_clear(&b);
@@ -781,8 +786,7 @@ TEST(unpacked_and_mixed_repeated_scalars)
     CHECK_EQ_DBL(hp->bounds[0], 0.5);
     CHECK_EQ_DBL(hp->bounds[1], 1.5);
     CHECK_EQ_DBL(hp->bounds[2], 2.5);
-    const otlp_exp_histogram_point_t *ep =
-        &m.rm[0].scopes[0].metrics[1].points.exp_histogram.v[0];
+    const otlp_exp_histogram_point_t *ep = &m.rm[0].scopes[0].metrics[1].points.exp_histogram.v[0];
     CHECK_EQ_INT(ep->scale, -2);
     CHECK_EQ_INT(ep->positive.offset, -100);
     REQUIRE(ep->positive.n == 4);
@@ -859,9 +863,8 @@ TEST(model_round_trip_traces)
     memcpy(sp.span_id, sid1, 8);
     memcpy(sp.parent_span_id, sid1, 8);
     sp.has_parent = true;
-    otlp_scope_spans_t ss = {.scope = {.name = STR("sc"), .attrs = {attrs, 1}},
-                             .spans = &sp,
-                             .n_spans = 1};
+    otlp_scope_spans_t ss = {
+        .scope = {.name = STR("sc"), .attrs = {attrs, 1}}, .spans = &sp, .n_spans = 1};
     otlp_resource_spans_t rs = {.resource = {.attrs = {attrs, 2}, .dropped_attrs = 9},
                                 .scopes = &ss,
                                 .n_scopes = 1,
@@ -901,7 +904,10 @@ TEST(export_response_and_status)
     otlp_pb_encode_export_response(&b, 0, STR_NULL);
     CHECK_EQ_INT(buf_len(&b), 0);
     otlp_pb_encode_export_response(&b, 3, STR("bad"));
-    CHECK(buf_len(&b) == 9 && memcmp(b.pos, "\x0a\x07\x08\x03\x12\x03" "bad", 9) == 0);
+    CHECK(buf_len(&b) == 9 && memcmp(b.pos,
+                                     "\x0a\x07\x08\x03\x12\x03"
+                                     "bad",
+                                     9) == 0);
     buf_clear(&b);
     otlp_pb_encode_export_response(&b, 0, STR("warn"));
     CHECK(buf_len(&b) == 8 && memcmp(b.pos, "\x0a\x06\x12\x04warn", 8) == 0);

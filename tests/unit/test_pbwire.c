@@ -110,8 +110,8 @@ TEST(nested_back_patch_long_lengths)
         pb_field_t g[4];
         REQUIRE(read_all(f[1].ptr, f[1].len, g, 4, NULL) == 2);
         CHECK_EQ_INT(g[0].len, sizes[s]);
-        CHECK(sizes[s] == 0 || (g[0].ptr[0] == 'a' && g[0].ptr[sizes[s] - 1] ==
-                                                           'a' + (sizes[s] - 1) % 26));
+        CHECK(sizes[s] == 0 ||
+              (g[0].ptr[0] == 'a' && g[0].ptr[sizes[s] - 1] == 'a' + (sizes[s] - 1) % 26));
         CHECK_EQ_U64(g[1].u, 9);
         CHECK_EQ_INT(f[1].len, 1 + uvarint_len(sizes[s]) + sizes[s] + 2);
         buf_deinit(&b);
@@ -153,12 +153,11 @@ TEST(packed_helpers)
     CHECK_EQ_INT(pb_packed_varint_count(f[2].ptr, f[2].len), 3);
     CHECK_EQ_INT(pb_packed_varint_count((const uint8_t *)"\x80", 1), -1);
     CHECK_EQ_INT(pb_packed_varint_count((const uint8_t *)"", 0), 0);
-    CHECK_EQ_INT(pb_packed_varint_count(
-                     (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 10),
-                 -1);
-    CHECK_EQ_INT(pb_packed_varint_count(
-                     (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10),
-                 1);
+    CHECK_EQ_INT(
+        pb_packed_varint_count((const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 10),
+        -1);
+    CHECK_EQ_INT(
+        pb_packed_varint_count((const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10), 1);
     buf_deinit(&b);
 }
 
@@ -176,7 +175,9 @@ static void expect_error(const char *bytes, size_t n, const char *want_substr)
 TEST(errors_name_what_and_where)
 {
     expect_error("\x08", 1, "truncated or overlong varint in field 1 at byte 1");
-    expect_error("\x08\x01\x12\x05" "abc", 7, "truncated length-delimited field 2 at byte 4");
+    expect_error("\x08\x01\x12\x05"
+                 "abc",
+                 7, "truncated length-delimited field 2 at byte 4");
     expect_error("\x09\x01\x02", 3, "truncated fixed64 field 1 at byte 1");
     expect_error("\x0d\x01\x02", 3, "truncated fixed32 field 1 at byte 1");
     expect_error("\x00\x01", 2, "invalid field number 0 at byte 0");
