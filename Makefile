@@ -62,7 +62,7 @@ run: deps
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-asan: $(ASAN)/test_unit
+asan: $(ASAN)/test_unit $(ASAN)/skillscope
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(ASAN)/test_unit
 
 fuzz-replay: $(FUZZ_SRC:fuzz/%.c=$(ASAN)/fuzz/%)

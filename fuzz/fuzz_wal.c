@@ -111,7 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     log_set_level(LOG_ERROR + 1);
     if (!root[0]) {
-        snprintf(root, sizeof root, "%s/fuzz-wal-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        snprintf(root, sizeof root, "%s/fuzz-wal-XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         if (!mkdtemp(root))
             abort();
     }

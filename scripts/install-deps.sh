@@ -7,7 +7,7 @@ PKGS=(
   build-essential pkg-config clang clang-format
   libevent-dev zlib1g-dev libzstd-dev libjansson-dev libxxhash-dev libpcre2-dev libyaml-dev
   libsnappy-dev libnghttp2-dev
-  nodejs npm curl ca-certificates
+  nodejs npm curl ca-certificates python3
 )
 
 missing=()

@@ -32,6 +32,9 @@ stage asan make --no-print-directory asan
 stage fuzz-replay make --no-print-directory fuzz-replay
 stage integ tests/integ/run.sh
 stage interop tests/interop/run.sh
+# The same integration suites against the ASan/UBSan build of the server: memory errors and leaks
+# on the request paths fail the run (the server exits non-zero on a leak at shutdown).
+stage integ-asan env SKILLSCOPE_BIN=build/asan/skillscope ASAN_OPTIONS=detect_leaks=1 tests/integ/run.sh
 
 rm -rf "$log"
 [ ${#failed_stages[@]} -gt 0 ] && echo "failed stages: ${failed_stages[*]}"

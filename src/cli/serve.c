@@ -24,7 +24,7 @@
 #include "store/db.h"
 #include "web/status.h"
 
-#define MAINTAIN_INTERVAL_MS 60000
+#define MAINTAIN_INTERVAL_MS 15000
 #define SHUTDOWN_GRACE_MS 10000
 
 typedef struct server {

@@ -47,7 +47,7 @@ static void *xrealloc(void *p, size_t n)
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
-            (cap) = (cap) ? (cap) * 2 : 64;                                                        \
+            (cap) = (cap) ? (cap)*2 : 64;                                                          \
             (arr) = xrealloc((arr), (cap) * sizeof *(arr));                                        \
         }                                                                                          \
     } while (0)
@@ -74,7 +74,7 @@ typedef struct fwriter {
     uint32_t crc;     /* whole file */
     uint32_t sec_crc; /* current section */
     uint64_t sec_off;
-    int err;          /* errno of the first failure */
+    int err; /* errno of the first failure */
 } fwriter_t;
 
 static int fw_open(fwriter_t *f, const char *path)
@@ -185,10 +185,19 @@ static void meta_encode(const block_meta_t *m, uint8_t out[BLOCK_META_BYTES])
     memcpy(out, BLOCK_META_MAGIC, 8);
     store_u32le(out + 8, m->version);
     store_u32le(out + 12, m->level);
-    int64_t v[] = {m->min_t,       m->max_t,       m->m_mint,         m->m_maxt,
-                   (int64_t)m->n_series, (int64_t)m->n_samples, (int64_t)m->n_chunks,
-                   (int64_t)m->n_spans,  (int64_t)m->n_logs,    m->span_min_ns,
-                   m->span_max_ns, m->log_min_ns,  m->log_max_ns};
+    int64_t v[] = {m->min_t,
+                   m->max_t,
+                   m->m_mint,
+                   m->m_maxt,
+                   (int64_t)m->n_series,
+                   (int64_t)m->n_samples,
+                   (int64_t)m->n_chunks,
+                   (int64_t)m->n_spans,
+                   (int64_t)m->n_logs,
+                   m->span_min_ns,
+                   m->span_max_ns,
+                   m->log_min_ns,
+                   m->log_max_ns};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         store_u64le(out + 16 + 8 * i, (uint64_t)v[i]);
     store_u32le(out + 120, m->n_files);
@@ -244,10 +253,14 @@ static int meta_decode(const uint8_t *in, size_t n, block_meta_t *m, const char 
 static const char *file_name(uint8_t kind)
 {
     switch (kind) {
-    case BLOCK_FILE_INDEX: return "index";
-    case BLOCK_FILE_CHUNKS: return "chunks";
-    case BLOCK_FILE_SPANS: return "spans";
-    case BLOCK_FILE_LOGS: return "logs";
+    case BLOCK_FILE_INDEX:
+        return "index";
+    case BLOCK_FILE_CHUNKS:
+        return "chunks";
+    case BLOCK_FILE_SPANS:
+        return "spans";
+    case BLOCK_FILE_LOGS:
+        return "logs";
     }
     return "unknown";
 }
@@ -277,7 +290,10 @@ struct block_writer {
     bool in_series;
     labels_t cur;
     uint32_t cur_first;
-    chunk_app_t app;
+    int64_t *bt; /* samples of the chunk being built */
+    double *bv;
+    size_t bn;
+    buf_t enc_buf;
     int64_t last_t;
     int64_t m_mint, m_maxt;
     uint64_t n_samples;
@@ -287,15 +303,24 @@ struct block_writer {
 
 static uint64_t last_block_id;
 
-static void new_id(char out[17])
+/* A fresh id whose directory does not exist yet (ids only grow within a process; the check
+ * covers a clock that went backwards across restarts). */
+static void new_id(const char *blocks_dir, char out[17])
 {
     uint64_t r = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 7);
     r = (r ^ (r >> 29)) * 0xbf58476d1ce4e5b9ULL;
     uint64_t id = ((uint64_t)clock_now_ms() << 16) | ((r >> 40) & 0xffff);
     if (id <= last_block_id)
         id = last_block_id + 1;
+    for (;; id++) {
+        char path[4200];
+        struct stat st;
+        snprintf(out, 17, "%016llx", (unsigned long long)id);
+        snprintf(path, sizeof path, "%s/%s", blocks_dir, out);
+        if (stat(path, &st) != 0)
+            break;
+    }
     last_block_id = id;
-    snprintf(out, 17, "%016llx", (unsigned long long)id);
 }
 
 int block_writer_new(const char *blocks_dir, block_writer_t **out, err_t *err)
@@ -304,14 +329,13 @@ int block_writer_new(const char *blocks_dir, block_writer_t **out, err_t *err)
     block_writer_t *w = calloc(1, sizeof *w);
     if (!w)
         abort();
-    new_id(w->id);
+    new_id(blocks_dir, w->id);
     w->blocks_dir = strdup(blocks_dir);
     size_t n = strlen(blocks_dir) + 32;
     w->tmp_dir = malloc(n);
     snprintf(w->tmp_dir, n, "%s/%s.tmp", blocks_dir, w->id);
     if (mkdir(w->tmp_dir, 0755) != 0) {
-        int rc = err_set(err, ERR_IO, "create block directory %s: %s", w->tmp_dir,
-                         strerror(errno));
+        int rc = err_set(err, ERR_IO, "create block directory %s: %s", w->tmp_dir, strerror(errno));
         free(w->tmp_dir);
         free(w->blocks_dir);
         free(w);
@@ -332,7 +356,8 @@ int block_writer_new(const char *blocks_dir, block_writer_t **out, err_t *err)
     store_u32le(hdr + 8, BLOCK_VERSION);
     fw_put(&w->chunks, hdr, sizeof hdr);
     arena_init(&w->arena, 65536);
-    chunk_app_init(&w->app);
+    w->bt = xrealloc(NULL, BLOCK_CHUNK_SAMPLES * sizeof *w->bt);
+    w->bv = xrealloc(NULL, BLOCK_CHUNK_SAMPLES * sizeof *w->bv);
     w->m_mint = INT64_MAX;
     w->m_maxt = INT64_MIN;
     *out = w;
@@ -354,8 +379,8 @@ int block_writer_series_begin(block_writer_t *w, const labels_t *ls, err_t *err)
     return 0;
 }
 
-static void put_chunk(block_writer_t *w, uint8_t enc, const uint8_t *data, size_t len,
-                      int64_t mint, int64_t maxt, uint32_t n)
+static void put_chunk(block_writer_t *w, uint8_t enc, const uint8_t *data, size_t len, int64_t mint,
+                      int64_t maxt, uint32_t n)
 {
     GROW(w->crefs, w->n_crefs, w->cap_crefs);
     w->crefs[w->n_crefs++] = (block_chunk_ref_t){w->chunks.off, mint, maxt, n};
@@ -373,14 +398,26 @@ static void put_chunk(block_writer_t *w, uint8_t enc, const uint8_t *data, size_
     w->n_samples += n;
 }
 
+/* Encodes the buffered samples both ways and keeps the smaller chunk. */
 static void flush_app(block_writer_t *w)
 {
-    if (!w->app.n)
+    if (!w->bn)
         return;
-    int64_t mint = w->app.mint, maxt = w->app.t;
-    uint32_t n = w->app.n;
-    put_chunk(w, CHUNK_ENC_XOR, w->app.bytes, chunk_app_len(&w->app), mint, maxt, n);
-    chunk_app_deinit(&w->app);
+    chunk_app_t app;
+    chunk_app_init(&app);
+    for (size_t i = 0; i < w->bn; i++)
+        chunk_app_append(&app, w->bt[i], w->bv[i]);
+    chunk_app_sync(&app);
+    buf_clear(&w->enc_buf);
+    if (chunk_encode_delta(&w->enc_buf, w->bt, w->bv, w->bn) &&
+        buf_len(&w->enc_buf) < chunk_app_len(&app))
+        put_chunk(w, CHUNK_ENC_DELTA, w->enc_buf.pos, buf_len(&w->enc_buf), w->bt[0],
+                  w->bt[w->bn - 1], (uint32_t)w->bn);
+    else
+        put_chunk(w, CHUNK_ENC_XOR, app.bytes, chunk_app_len(&app), w->bt[0], w->bt[w->bn - 1],
+                  (uint32_t)w->bn);
+    chunk_app_deinit(&app);
+    w->bn = 0;
 }
 
 int block_writer_sample(block_writer_t *w, int64_t t, double v, err_t *err)
@@ -388,11 +425,12 @@ int block_writer_sample(block_writer_t *w, int64_t t, double v, err_t *err)
     if (!w->in_series)
         return err_set(err, ERR_INVAL, "block writer: sample outside a series");
     if (t <= w->last_t)
-        return err_set(err, ERR_INVAL, "block writer: sample at %lld not after %lld",
-                       (long long)t, (long long)w->last_t);
-    if (w->app.n >= BLOCK_CHUNK_SAMPLES)
+        return err_set(err, ERR_INVAL, "block writer: sample at %lld not after %lld", (long long)t,
+                       (long long)w->last_t);
+    if (w->bn >= BLOCK_CHUNK_SAMPLES)
         flush_app(w);
-    chunk_app_append(&w->app, t, v);
+    w->bt[w->bn] = t;
+    w->bv[w->bn++] = v;
     w->last_t = t;
     return 0;
 }
@@ -432,7 +470,10 @@ void block_writer_add_file(block_writer_t *w, block_file_kind_t kind, uint64_t c
         w->extra[w->n_extra++] = (extra_file_t){kind, count, min_ns, max_ns};
 }
 
-static int cmp_str(const void *a, const void *b) { return str_cmp(*(const str_t *)a, *(const str_t *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return str_cmp(*(const str_t *)a, *(const str_t *)b);
+}
 
 typedef struct triple {
     uint64_t key; /* name symbol << 32 | value symbol */
@@ -650,9 +691,23 @@ static int file_crc(const char *path, uint64_t *size, uint32_t *crc)
     return 0;
 }
 
-static int64_t ns_to_ms_floor(int64_t ns) { return ns >= 0 ? ns / 1000000 : -((-ns + 999999) / 1000000); }
+static int64_t ns_to_ms_floor(int64_t ns)
+{
+    return ns >= 0 ? ns / 1000000 : -((-ns + 999999) / 1000000);
+}
+
+static int finish(block_writer_t *w, uint32_t level, char *id_out, err_t *err);
 
 int block_writer_finish(block_writer_t *w, uint32_t level, char *id_out, err_t *err)
+{
+    int rc = finish(w, level, id_out, err);
+    if (rc)
+        block_writer_abort(w);
+    return rc;
+}
+
+/* block_writer_finish without the cleanup on failure. */
+static int finish(block_writer_t *w, uint32_t level, char *id_out, err_t *err)
 {
     if (w->in_series)
         block_writer_series_end(w, err);
@@ -735,7 +790,9 @@ int block_writer_finish(block_writer_t *w, uint32_t level, char *id_out, err_t *
         return err_set(err, ERR_IO, "fsync %s", w->blocks_dir);
     if (id_out)
         memcpy(id_out, w->id, 17);
-    chunk_app_deinit(&w->app);
+    free(w->bt);
+    free(w->bv);
+    buf_deinit(&w->enc_buf);
     arena_deinit(&w->arena);
     free(w->series);
     free(w->crefs);
@@ -751,7 +808,9 @@ void block_writer_abort(block_writer_t *w)
         return;
     fw_abort(&w->chunks);
     store__rmtree(w->tmp_dir);
-    chunk_app_deinit(&w->app);
+    free(w->bt);
+    free(w->bv);
+    buf_deinit(&w->enc_buf);
     arena_deinit(&w->arena);
     free(w->series);
     free(w->crefs);
@@ -823,8 +882,8 @@ static int parse_index(block_t *b, const char *path, err_t *err)
     for (int i = 0; i < BLOCK_INDEX_SECTIONS; i++) {
         uint64_t off = load_u64le(foot + 24 * i), l = load_u64le(foot + 24 * i + 8);
         if (off < BLOCK_FILE_HDR || off > foff || l > foff - off)
-            return err_set(err, ERR_CORRUPT, "%s: section %d out of bounds (offset %llu)", path,
-                           i, (unsigned long long)off);
+            return err_set(err, ERR_CORRUPT, "%s: section %d out of bounds (offset %llu)", path, i,
+                           (unsigned long long)off);
         if (crc32c(0, p + off, l) != load_u32le(foot + 24 * i + 16))
             return err_set(err, ERR_CORRUPT, "%s: section %d checksum mismatch at offset %llu",
                            path, i, (unsigned long long)off);
@@ -1168,12 +1227,18 @@ static int merge_series(block_writer_t *w, mchunk_t *cs, size_t nc, int64_t mint
 {
     qsort(cs, nc, sizeof *cs, cmp_mchunk);
     bool simple = true;
+    uint64_t samples = 0;
     for (size_t i = 0; i < nc; i++) {
         if (cs[i].r.mint < mint || cs[i].r.maxt > maxt)
             simple = false;
         if (i && cs[i].r.mint <= cs[i - 1].r.maxt)
             simple = false;
+        samples += cs[i].r.n;
     }
+    /* Small chunks from short blocks are re-encoded into full ones: fewer chunk headers, index
+     * entries and CRCs per sample in long-lived blocks. */
+    if (nc > (samples + BLOCK_CHUNK_SAMPLES - 1) / BLOCK_CHUNK_SAMPLES)
+        simple = false;
     if (simple) {
         for (size_t i = 0; i < nc; i++) {
             uint8_t enc;
@@ -1200,13 +1265,13 @@ static int merge_series(block_writer_t *w, mchunk_t *cs, size_t nc, int64_t mint
         uint8_t enc;
         const uint8_t *data;
         size_t len;
-        if (block_chunk(cs[i].b, cs[i].r.off, &enc, &data, &len) != 0 || enc != CHUNK_ENC_XOR) {
+        if (block_chunk(cs[i].b, cs[i].r.off, &enc, &data, &len) != 0) {
             log_error("block: corrupt chunk skipped during compaction", "block=%s offset=%llu",
                       block_dir(cs[i].b), (unsigned long long)cs[i].r.off);
             continue;
         }
         chunk_iter_t it;
-        chunk_iter_init(&it, data, len);
+        chunk_iter_init_enc(&it, enc, data, len);
         int64_t t;
         double v;
         while (n < total && chunk_iter_next(&it, &t, &v))

@@ -21,7 +21,7 @@
 #include "store/index.h"
 #include "store/labels.h"
 
-#define BLOCK_CHUNK_SAMPLES 480
+#define BLOCK_CHUNK_SAMPLES 2048
 
 typedef struct block_file_info {
     uint8_t kind; /* block_file_kind_t */

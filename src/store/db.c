@@ -14,12 +14,15 @@
  * (replayed again: data also in the block is deduplicated on read and by compaction) or a
  * complete checkpoint.
  *
- * Compaction: blocks whose time ranges overlap are merged first; then blocks falling in one
- * aligned window of 12 or 84 head ranges (24 h / 7 d by default) are merged once time has moved
- * past the window. Retention drops whole blocks: those entirely older than the retention period,
- * then the oldest ones while blocks plus WAL exceed the size limit. Dropped or merged blocks are
- * renamed <id>.del, deleted, and unmapped one maintenance round later so iterators handed out
- * before stay valid until then (iterators must not be kept across two db_maintain calls).
+ * Compaction: blocks falling entirely in one aligned window of 12 or 84 head ranges (24 h / 7 d
+ * by default) are merged once time has moved past the window; that also folds in blocks that
+ * overlap (late or backfilled data), which reads merge and deduplicate until then. Overlaps are
+ * not merged eagerly: late samples make almost every new block overlap its predecessor, and
+ * merging each time would rewrite a growing block every cut. Retention drops whole blocks: those
+ * entirely older than the retention period, then the oldest ones while blocks plus WAL exceed the
+ * size limit. Dropped or merged blocks are renamed <id>.del, deleted, and unmapped one maintenance
+ * round later so iterators handed out before stay valid until then (iterators must not be kept
+ * across two db_maintain calls).
  *
  * Reads: a selection gathers, per matching series, chunk references from every overlapping block
  * and a snapshot of the head's chunks and out-of-order samples; db_sample_next merges them with a
@@ -78,7 +81,7 @@ struct db {
     spans_head_t *spans;
     logs_head_t *logs;
     int64_t head_first_wall_ms; /* wall time of the first data since the last cut, 0 if none */
-    dblock_t *blocks; /* ordered by min time, then id */
+    dblock_t *blocks;           /* ordered by min time, then id */
     size_t n_blocks, cap_blocks;
     dblock_t *retired; /* unmapped at the next maintenance round */
     size_t n_retired, cap_retired;
@@ -103,7 +106,7 @@ void db_opts_default(db_opts_t *o)
     o->fsync_mode = WAL_FSYNC_BATCH;
     o->ooo_window_ms = 10 * 60 * 1000;
     o->block_range_ms = 2 * 3600 * 1000;
-    o->head_max_bytes = 256ULL << 20;
+    o->head_max_bytes = 64ULL << 20; /* keeps peak RSS under ~100 MiB (about 2 bytes per sample) */
 }
 
 static void *xrealloc(void *p, size_t n)
@@ -496,7 +499,8 @@ static int load_blocks(db_t *db, err_t *err)
             continue;
         char *path = path_join(db->blocks_dir, name);
         size_t len = strlen(name);
-        if (len > 4 && (strcmp(name + len - 4, ".tmp") == 0 || strcmp(name + len - 4, ".del") == 0)) {
+        if (len > 4 &&
+            (strcmp(name + len - 4, ".tmp") == 0 || strcmp(name + len - 4, ".del") == 0)) {
             log_info("removing an unfinished block directory", "dir=%s", path);
             store__rmtree(path);
         } else if (len == 16 && strspn(name, "0123456789abcdef") == 16) {
@@ -533,8 +537,8 @@ static int take_lock(db_t *db, err_t *err)
             rc = err_set(err, ERR_EXISTS, "data directory %s is in use by process %ld (lock %s)",
                          db->dir, pid, path);
         else
-            rc = err_set(err, ERR_EXISTS, "data directory %s is in use by another process (lock %s)",
-                         db->dir, path);
+            rc = err_set(err, ERR_EXISTS,
+                         "data directory %s is in use by another process (lock %s)", db->dir, path);
         free(path);
         return rc;
     }
@@ -628,6 +632,9 @@ int db_open(const db_opts_t *opts, db_t **out, err_t *err)
     return 0;
 }
 
+static uint64_t head_bytes(const db_t *db);
+static int cut_head(db_t *db, err_t *err);
+
 /* ---- completions ---- */
 
 static void q_push(db_t *db, const completion_t *c)
@@ -714,16 +721,16 @@ static void commit_samples(db_t *db, db_batch_t *b, db_commit_result_t *res, int
                    nrc == ERR_DUPLICATE ? "(duplicate label name)" : "(no labels)");
             continue;
         }
+        if (x->ts_ms < min_valid) {
+            res->samples_rejected++;
+            reject(res, "sample", &x->ls, "is too old (beyond retention)");
+            continue;
+        }
         uint64_t h = labels_hash(&x->ls);
         head_series_t *s = head_get(db->head, &x->ls, h);
         if (!s) {
             s = head_create(db->head, &x->ls, h, 0);
             enc_series(&db->rec_series, s->id, &s->ls);
-        }
-        if (x->ts_ms < min_valid) {
-            res->samples_rejected++;
-            reject(res, "sample", &x->ls, "is too old (beyond retention)");
-            continue;
         }
         double v = x->v;
         if (x->delta) {
@@ -748,8 +755,9 @@ static void commit_samples(db_t *db, db_batch_t *b, db_commit_result_t *res, int
             res->samples_accepted++;
         } else {
             res->samples_rejected++;
-            reject(res, r == HEAD_ERR_DUPLICATE ? "duplicate sample for timestamp" :
-                                                  "out of order sample",
+            reject(res,
+                   r == HEAD_ERR_DUPLICATE ? "duplicate sample for timestamp"
+                                           : "out of order sample",
                    &x->ls, NULL);
         }
     }
@@ -824,6 +832,11 @@ int db_commit(db_t *db, db_batch_t *b, db_commit_cb cb, void *arg)
         return ERR_CLOSED;
     if (wal_overloaded(db->wal))
         return ERR_OVERLOAD;
+    if (db->o.head_max_bytes && head_bytes(db) >= db->o.head_max_bytes) {
+        /* Memory bound even when db_maintain runs rarely: cut before taking more. */
+        err_t err;
+        cut_head(db, &err);
+    }
     completion_t c;
     memset(&c, 0, sizeof c);
     c.cb = cb;
@@ -859,7 +872,8 @@ static void head_range(const db_t *db, int64_t *mint, int64_t *maxt)
         hi = db->head->max_t;
     }
     if (spans_head_count(db->spans)) {
-        int64_t a = ns_to_ms(spans_head_min_ns(db->spans)), b = ns_to_ms(spans_head_max_ns(db->spans));
+        int64_t a = ns_to_ms(spans_head_min_ns(db->spans)),
+                b = ns_to_ms(spans_head_max_ns(db->spans));
         lo = a < lo ? a : lo;
         hi = b > hi ? b : hi;
     }
@@ -1010,9 +1024,8 @@ static int cut_head(db_t *db, err_t *err)
                   err ? err->msg : err_str(rc));
         return rc;
     }
-    int64_t idle = db->head->n_samples
-                       ? db->head->max_t - IDLE_SERIES_RANGES * db->o.block_range_ms
-                       : INT64_MIN;
+    int64_t idle = db->head->n_samples ? db->head->max_t - IDLE_SERIES_RANGES * db->o.block_range_ms
+                                       : INT64_MIN;
     head_truncate(db->head, idle);
     spans_head_reset(db->spans);
     logs_head_reset(db->logs);
@@ -1129,39 +1142,23 @@ static bool compact_once(db_t *db, int64_t now_ms)
 {
     size_t *idx = xrealloc(NULL, (db->n_blocks + 1) * sizeof *idx);
     size_t n = 0;
-    /* Overlapping time ranges first. */
-    for (size_t i = 0; i + 1 < db->n_blocks && n < 2; i++) {
-        n = 0;
-        idx[n++] = i;
-        int64_t hi = block_meta(db->blocks[i].b)->max_t;
-        for (size_t j = i + 1; j < db->n_blocks; j++) {
-            const block_meta_t *m = block_meta(db->blocks[j].b);
-            if (m->min_t > hi)
-                break;
-            idx[n++] = j;
-            hi = m->max_t > hi ? m->max_t : hi;
-        }
-    }
-    if (n < 2) {
-        n = 0;
-        int64_t ranges[] = {db->o.block_range_ms * 12, db->o.block_range_ms * 84};
-        for (size_t r = 0; r < 2 && n < 2; r++) {
-            int64_t R = ranges[r];
-            if (R <= 0)
+    int64_t ranges[] = {db->o.block_range_ms * 12, db->o.block_range_ms * 84};
+    for (size_t r = 0; r < 2 && n < 2; r++) {
+        int64_t R = ranges[r];
+        if (R <= 0)
+            continue;
+        for (size_t i = 0; i < db->n_blocks && n < 2; i++) {
+            n = 0;
+            const block_meta_t *m = block_meta(db->blocks[i].b);
+            int64_t k = floor_div(m->min_t, R), end = (k + 1) * R;
+            if (m->max_t >= end || now_ms < end)
                 continue;
-            for (size_t i = 0; i < db->n_blocks && n < 2; i++) {
-                n = 0;
-                const block_meta_t *m = block_meta(db->blocks[i].b);
-                int64_t k = floor_div(m->min_t, R), end = (k + 1) * R;
-                if (m->max_t >= end || now_ms < end)
-                    continue;
-                for (size_t j = i; j < db->n_blocks; j++) {
-                    const block_meta_t *mj = block_meta(db->blocks[j].b);
-                    if (floor_div(mj->min_t, R) != k)
-                        break;
-                    if (mj->max_t < end)
-                        idx[n++] = j;
-                }
+            for (size_t j = i; j < db->n_blocks; j++) {
+                const block_meta_t *mj = block_meta(db->blocks[j].b);
+                if (floor_div(mj->min_t, R) != k)
+                    break;
+                if (mj->max_t < end)
+                    idx[n++] = j;
             }
         }
     }
@@ -1216,9 +1213,10 @@ void db_maintain(db_t *db, int64_t now_ms)
     if (head_has_data(db)) {
         int64_t lo, hi;
         head_range(db, &lo, &hi);
-        bool cut = hi - lo >= db->o.block_range_ms ||
-                   (db->o.head_max_bytes && head_bytes(db) >= db->o.head_max_bytes) ||
-                   (db->head_first_wall_ms && now_ms - db->head_first_wall_ms >= db->o.block_range_ms);
+        bool cut =
+            hi - lo >= db->o.block_range_ms ||
+            (db->o.head_max_bytes && head_bytes(db) >= db->o.head_max_bytes) ||
+            (db->head_first_wall_ms && now_ms - db->head_first_wall_ms >= db->o.block_range_ms);
         if (cut) {
             err_t err;
             cut_head(db, &err);
@@ -1344,9 +1342,9 @@ static void open_sources(db_series_iter_t *it, const sel_series_t *s)
             continue;
         const uint8_t *p = x->p;
         size_t len = x->len;
+        uint8_t enc = CHUNK_ENC_XOR;
         if (x->b) {
-            uint8_t enc;
-            if (block_chunk(x->b, x->off, &enc, &p, &len) != 0 || enc != CHUNK_ENC_XOR) {
+            if (block_chunk(x->b, x->off, &enc, &p, &len) != 0) {
                 log_error("corrupt chunk skipped", "block=%s offset=%llu", block_dir(x->b),
                           (unsigned long long)x->off);
                 continue;
@@ -1354,13 +1352,10 @@ static void open_sources(db_series_iter_t *it, const sel_series_t *s)
         }
         cursor_t c;
         memset(&c, 0, sizeof c);
-        chunk_iter_init(&c.it, p, len);
+        chunk_iter_init_enc(&c.it, enc, p, len);
         c.maxt = x->maxt;
         c.prio = x->prio;
-        bool ok;
-        while ((ok = cur_step(s, &c)) && c.t < it->lb)
-            ;
-        if (ok)
+        if (chunk_iter_seek(&c.it, it->lb, &c.t, &c.v))
             heap_push(it, &c);
     }
     if (!it->ooo_opened) {
@@ -1551,8 +1546,13 @@ static void build_selection(db_t *db, const matcher_t *ms, size_t n, int64_t min
         s->ls = labels_copy(&hs[i]->ls, a);
         s->srcs = arena_alloc(a, (snap.n_chunks + 1) * sizeof *s->srcs);
         for (size_t j = 0; j < snap.n_chunks; j++)
-            s->srcs[s->n_srcs++] = (src_t){NULL, 0, snap.chunks[j].p, snap.chunks[j].len,
-                                           snap.chunks[j].mint, snap.chunks[j].maxt, hprio};
+            s->srcs[s->n_srcs++] = (src_t){NULL,
+                                           0,
+                                           snap.chunks[j].p,
+                                           snap.chunks[j].len,
+                                           snap.chunks[j].mint,
+                                           snap.chunks[j].maxt,
+                                           hprio};
         s->ooo_t = snap.ooo_t;
         s->ooo_v = snap.ooo_v;
         s->n_ooo = (uint32_t)snap.n_ooo;
@@ -1594,8 +1594,8 @@ static void build_selection(db_t *db, const matcher_t *ms, size_t n, int64_t min
     *n_out = k;
 }
 
-int db_select(db_t *db, const matcher_t *ms, size_t n, int64_t mint_ms, int64_t maxt_ms,
-              arena_t *a, db_series_iter_t **out, err_t *err)
+int db_select(db_t *db, const matcher_t *ms, size_t n, int64_t mint_ms, int64_t maxt_ms, arena_t *a,
+              db_series_iter_t **out, err_t *err)
 {
     (void)err;
     db_series_iter_t *it = ARENA_NEW(a, db_series_iter_t);

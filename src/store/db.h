@@ -43,7 +43,7 @@ typedef struct db_opts {
     wal_fsync_mode_t fsync_mode;
     int64_t ooo_window_ms;       /* default 10m */
     int64_t block_range_ms;      /* head span before it is cut into a block; default 2h */
-    uint64_t head_max_bytes;     /* cut earlier when the head holds this much; default 256 MiB */
+    uint64_t head_max_bytes;     /* cut earlier when the head holds this much; default 64 MiB */
 } db_opts_t;
 
 void db_opts_default(db_opts_t *o);

@@ -50,9 +50,37 @@
  *   0   2  u16 BIG-endian sample count (>= 1)
  *   2   k  zz first timestamp (ms)
  *   2+k 8  first value, IEEE-754 bits, little-endian
- *   ...    bit stream, MSB first, one entry per later sample (see store/chunk.c for the exact
- *          bit codes: delta-of-delta timestamp in 1/6/17/24/37/69 bits, XOR value Gorilla style),
- *          zero-padded to a whole byte.
+ *   ...    bit stream, MSB first, one entry per later sample i = 1..n-1, zero-padded to a whole
+ *          byte. Timestamp: dod = (t[i] - t[i-1]) - (t[i-1] - t[i-2]), where t[i-1] - t[i-2] is
+ *          taken as 0 for i = 1; codes (payloads are two's complement of the stated width):
+ *            '0' dod = 0 | '10' + 4 bits | '110' + 14 bits | '1110' + 20 bits |
+ *            '11110' + 32 bits | '11111' + 64 bits
+ *          Value: x = bits(v[i]) XOR bits(v[i-1]):
+ *            '0'  x = 0
+ *            '10' + m bits: x >> trail_prev, m = 64 - lead_prev - trail_prev (the previous
+ *                 window; only when x has at least as many leading and trailing zeros)
+ *            '11' + 5 bits lead (capped at 31) + 6 bits m (64 stored as 0) + m bits x >> trail,
+ *                 which becomes the window (trail = 64 - lead - m)
+ *
+ * ================================== delta chunk (encoding 2) =================================
+ *
+ * Used in blocks when smaller than XOR; values must be decimals x / 10^scale (scale 0..4) that
+ * convert back bit-exactly. Fields of the bit stream are unsigned offsets from a minimum (frame of
+ * reference), so their width is that of the stream's range.
+ *   0   2  u16 BIG-endian sample count n (>= 1)
+ *   2   .. zz base (ms): t[i] = base + i * step + u_t[i]
+ *          zz step (ms; round((t[n-1] - t[0]) / (n - 1)), 0 when n == 1)
+ *          u8 timestamp field width w_t (0..64)
+ *          u8 (mode << 4) | scale; mode 0: value fields are deltas, 1: delta-of-deltas
+ *          zz x0 (the first value as an integer)
+ *          zz d1 = x[1] - x[0] (only when mode == 1 and n >= 2)
+ *          zz fmin (the minimum of the value fields)
+ *          u8 value field width w_v (0..64)
+ *          bit stream, MSB first, zero-padded to a whole byte:
+ *            n x w_t bits: u_t[i] for i = 0..n-1
+ *            mode 0: (n - 1) x w_v bits: d[i] - fmin for i = 1..n-1, d[i] = x[i] - x[i-1]
+ *            mode 1: (n - 2) x w_v bits: (d[i] - d[i-1]) - fmin for i = 2..n-1
+ *   Integer arithmetic wraps modulo 2^64. value[i] = (double)x[i] / 10^scale.
  *
  * ========================================= Block =============================================
  *
@@ -73,33 +101,48 @@
  *   Unused bytes are zero.
  *
  * <id>/chunks
- *   0   8  magic "SKSCHUNK"       8  4  u32 version = 1     12  4  u32 zero
- *   then chunks back to back, each at the offset its series entry names:
- *          uvarint n data length, u8 encoding (1 = XOR), n data bytes, u32 CRC-32C over the
- *          encoding byte and the data.
+ *   0   8  magic "SKSCHUNK"
+ *   8   4  u32 version = 1
+ *   12  4  u32 zero (reserved)
+ *   16  .. chunks back to back; a chunk's absolute offset is its reference from the index:
+ *          uvarint n (data length), u8 encoding (CHUNK_ENC_*), n data bytes, u32 CRC-32C over the
+ *          encoding byte and the n data bytes.
+ *   Chunks of one series are written in time order, up to BLOCK_CHUNK_SAMPLES samples each.
  *
- * <id>/index
- *   0   8  magic "SKSINDEX"       8  4  u32 version = 1     12  4  u32 zero
- *   Symbols section: u32 count s; s x u32 offset of each string relative to the section's
- *          string area; string area: s x (uvarint len, bytes). Strings are unique and sorted
- *          bytewise; "symbol i" below is the i-th string.
- *   Series section: u32 count n; n x u64 absolute file offset of each series entry; entries.
- *          Series are sorted by label set; a series' reference is its position 0..n-1.
- *          Entry: uvarint label count l; l x (uvarint name symbol, uvarint value symbol);
- *                 uvarint chunk count c; c x (zz mint - previous maxt (previous = 0 for the
- *                 first), uvarint maxt - mint, uvarint chunk offset - previous chunk offset
- *                 (previous = 0), uvarint samples). Chunks of a series are in time order and
- *                 do not overlap.
- *   Postings section: lists back to back, each: u32 count k, k x u32 series references
- *          (ascending).
- *   Pairs table: u32 count p; p x 16 bytes (u32 name symbol, u32 value symbol, u64 absolute
- *          offset of the postings list), sorted by (name, value).
- *   Names table: u32 count m; m x 12 bytes (u32 name symbol, u32 first pair, u32 pair count),
- *          sorted by name.
- *   Footer (last 64 bytes): for each of the five sections above in order: u64 absolute offset,
- *          u32 length... as 5 x (u64 offset, u32 length, u32 CRC-32C of the section) = 80 bytes
- *          -- see BLOCK_INDEX_FOOTER_BYTES below for the exact size --, then u32 CRC-32C of
- *          those footer bytes, then 4 bytes magic "SKSX".
+ * <id>/index (sections follow each other in this order; the footer locates them)
+ *   0   8  magic "SKSINDEX"
+ *   8   4  u32 version = 1
+ *   12  4  u32 zero (reserved)
+ *   Section 0, symbols: every label name and value of the block, unique, sorted bytewise;
+ *          "symbol i" is the i-th.
+ *            string area: s x (uvarint len, bytes)
+ *            s x u32 offset of string i relative to the start of the section
+ *            u32 s
+ *   Section 1, series (sorted by label set; a series' reference is its position 0..n-1):
+ *            entries, each: uvarint label count l;
+ *                           l x (uvarint name symbol, uvarint value symbol);
+ *                           uvarint chunk count c;
+ *                           c x (zz mint - previous chunk's maxt (0 for the first),
+ *                                uvarint maxt - mint,
+ *                                uvarint chunk offset - previous chunk's offset (0 for the first),
+ *                                uvarint samples in the chunk)
+ *            n x u64 absolute file offset of each entry
+ *            u32 n
+ *          Chunks of a series are in time order and do not overlap.
+ *   Section 2, postings: lists back to back, one per (name, value) pair with a non-empty
+ *          value: u32 k, then k x u32 series references, ascending.
+ *   Section 3, pairs: u32 p, then p x 16 bytes (u32 name symbol, u32 value symbol, u64 absolute
+ *          offset of the pair's postings list), sorted by (name symbol, value symbol).
+ *   Section 4, names: u32 m, then m x 12 bytes (u32 name symbol, u32 index of its first pair,
+ *          u32 number of pairs), sorted by name symbol.
+ *   Footer, the last BLOCK_INDEX_FOOTER_BYTES = 128 bytes of the file:
+ *          5 x 24 bytes, one per section in order: u64 absolute offset, u64 length, u32 CRC-32C
+ *          of the section's bytes, u32 zero;
+ *          u32 CRC-32C of those 120 bytes;
+ *          4 bytes magic "SKSX".
+ *   A reader checks the footer CRC and every section CRC once at open, then reads by offset.
+ *
+ * <id>/spans and <id>/logs: see store/format_spans_logs.h. Their sizes and CRCs are also in meta.
  */
 #ifndef STORE_FORMAT_H
 #define STORE_FORMAT_H
@@ -123,6 +166,7 @@ typedef enum wal_rec_type {
 
 /* ---- chunks ---- */
 #define CHUNK_ENC_XOR 1
+#define CHUNK_ENC_DELTA 2
 
 /* ---- blocks ---- */
 #define BLOCK_VERSION 1

@@ -43,9 +43,10 @@
  *     n_spans x uvarint remainder length
  *     remainder bytes of every span, concatenated; the content ends exactly here
  *
- *   Span protobuf recipe: span_pb is stored as its "remainder" (span_pb with some top-level fields
- *   removed) plus a recipe that puts them back. Each recipe value v says: copy (v >> 3) bytes of the
- *   remainder, then emit the canonical encoding of field (v & 7), rebuilt from the index columns:
+ *   Span protobuf recipe: span_pb is stored as its "remainder" (span_pb with some top-level
+ *   fields removed) plus a recipe that puts them back. Each recipe value v says: copy (v >> 3)
+ *   bytes of the remainder, then emit the canonical encoding of field (v & 7), rebuilt from the
+ *   index columns:
  *     1 trace_id        0x0a 0x10 + 16 bytes      5 kind       0x30 + uvarint(uint64(kind))
  *     2 span_id         0x12 0x08 + 8 bytes       6 start      0x39 + 8 bytes LE start_ns
  *     3 parent_span_id  0x22 0x08 + 8 bytes       7 end        0x41 + 8 bytes LE end_ns
@@ -66,7 +67,8 @@
  *   24  8  i64 minimum start_ns in the page
  *   32  8  i64 maximum start_ns in the page
  *
- * Trace table: n_traces records of 24 bytes, trace ids strictly ascending (memcmp order)
+ * Trace table: n_traces records of 24 bytes, trace ids strictly ascending (memcmp order); the
+ *   pages hold the traces in this order, each trace's spans sorted by start_ns
  *   0   16 trace id
  *   16  4  u32 page holding the trace's first span
  *   20  4  u32 index of that span within the page; the trace's spans follow contiguously, possibly
@@ -90,16 +92,31 @@
  *
  * Header (16 bytes): 0 8 magic "SKS_LOGS"; 8 4 u32 version = 1; 12 4 u32 flags = 0.
  *
- * Chunk i: a zstd frame at chunk_index[i].offset, contiguous from offset 16. It holds entries of one
- *   stream, in (ts, arrival) order. Raw content:
- *     uvarint n                           (>= 1, equals the chunk index entry)
- *     n x uvarint ts delta                ts[0] - min_ts, then ts[i] - ts[i-1]; min_ts from the
- *                                          chunk index; the last ts must equal its max_ts
- *     n x uvarint line length
- *     n x structured metadata             labels in store/labels.h binary form (uvarint n, then n x
- *                                          (uvarint len, name, uvarint len, value))
- *     the lines, concatenated; the content ends exactly here
- *   A stream's chunks are consecutive in the file and in time order.
+ * Chunk i: a zstd frame at chunk_index[i].offset, contiguous from offset 16, holding entries of
+ *   one stream in (ts, arrival) order. Raw content, column by column:
+ *     uvarint n                  >= 1, equals the chunk index entry
+ *     n x uvarint ts delta       ts[0] - min_ts, then ts[i] - ts[i-1] (min_ts from the chunk
+ *                                index; the last ts must equal its max_ts)
+ *     n x uvarint line form      0: stored as written (raw-lines column); t >= 1: a JSON object
+ *                                of template t-1 whose values are in the key columns
+ *     n x uvarint line ts        0: none; v >= 1: the rendering of the entry's ts in form
+ *                                (v-1) % 6 was cut out of the line at byte offset (v-1) / 6
+ *                                before any other step, and is put back last (see below)
+ *     n x metadata               labels in store/labels.h binary form
+ *     uvarint n_keys (<= 256), n_keys x (uvarint len, key bytes as between its quotes)
+ *     uvarint n_templates (<= 256), each: uvarint len, then uvarint (n_fields << 1 | spaced),
+ *                                n_fields x uvarint key index (1 <= n_fields <= 64)
+ *     per key, in index order:   count x uvarint value length, then the values concatenated;
+ *                                count = how many fields of the lines' templates use the key
+ *     n_raw x uvarint length, then the form-0 lines concatenated (n_raw = lines of form 0)
+ *     the content ends exactly here
+ *   Timestamp forms (UTC): 0 "2006-01-02T15:04:05Z", 1 "2006-01-02T15:04:05.000Z",
+ *   2 "...05.000000Z", 3 "...05.000000000Z", 4 epoch milliseconds, 5 epoch nanoseconds (decimal).
+ *   A template line is rebuilt as '{', then for each field ("," between fields, ", " when
+ *   spaced) '"' key '":' (then ' ' when spaced) and the value, then '}'. Values are verbatim: a
+ *   JSON string with its quotes and escapes, a bare token (number, true, ...), or a nested object
+ *   or array. Writers use a template only when this rebuilds the line exactly. A stream's chunks
+ *   are consecutive in the file and in time order (min_ts >= the previous chunk's max_ts).
  *
  * Stream table: a zstd frame (footer: offset, lengths, CRC). Raw content:
  *     uvarint n_streams, then per stream, label sets strictly ascending (labels_cmp):
@@ -138,35 +155,30 @@
 #define SPANS_PAGE_REC_BYTES 40
 #define SPANS_TRACE_REC_BYTES 24
 /* Target raw size of a page; a page is cut after the span that reaches it. */
-#ifndef SPANS_PAGE_RAW_TARGET
 #define SPANS_PAGE_RAW_TARGET (128u << 10)
-#endif
 #define SPANS_PAGE_RAW_MAX (256u << 20)
 #define SPANS_DICT_RAW_MAX (1u << 30)
 
 /* Recipe field codes (append-only). */
-enum { SPANS_F_TRACE_ID = 1, SPANS_F_SPAN_ID, SPANS_F_PARENT, SPANS_F_NAME, SPANS_F_KIND,
-       SPANS_F_START, SPANS_F_END };
+enum {
+    SPANS_F_TRACE_ID = 1,
+    SPANS_F_SPAN_ID,
+    SPANS_F_PARENT,
+    SPANS_F_NAME,
+    SPANS_F_KIND,
+    SPANS_F_START,
+    SPANS_F_END
+};
 
 #define LOGS_MAGIC "SKS_LOGS"
 #define LOGS_VERSION 1
 #define LOGS_HEADER_BYTES 16
-#define LOGS_FOOTER_BYTES 100
+#define LOGS_FOOTER_BYTES 80
 #define LOGS_CHUNK_REC_BYTES 48
 /* Target raw size of a chunk; a chunk is cut after the entry that reaches it. */
-#ifndef LOGS_CHUNK_RAW_TARGET
 #define LOGS_CHUNK_RAW_TARGET (64u << 10)
-#endif
 #define LOGS_CHUNK_RAW_MAX (256u << 20)
 #define LOGS_STREAMS_RAW_MAX (1u << 30)
-#define LOGS_DICT_MAX (1u << 20)
-/* Dictionary size the writers aim for, and the least line bytes a file needs to get one. */
-#ifndef LOGS_DICT_TARGET
-#define LOGS_DICT_TARGET (64u << 10)
-#endif
-#ifndef LOGS_DICT_MIN_INPUT
-#define LOGS_DICT_MIN_INPUT (512u << 10)
-#endif
 
 /* Decodes every page (chunk) of an open file and checks it: ERR_CORRUPT with file and offset on
  * the first bad one. Costs a full read of the file; used by tests, fuzzers and offline checks

@@ -220,7 +220,7 @@ static void close_chunk(head_t *h, head_series_t *s)
 }
 
 /* Looks t up among the in-order chunks: 1 and *v when present, 0 when not. */
-static int find_in_chunks(const head_series_t *s, int64_t t, double *v)
+static int find_in_chunks(head_series_t *s, int64_t t, double *v)
 {
     for (uint32_t i = 0; i <= s->n_chunks; i++) {
         const uint8_t *p;
@@ -234,6 +234,7 @@ static int find_in_chunks(const head_series_t *s, int64_t t, double *v)
         } else {
             if (!s->app.n)
                 break;
+            chunk_app_sync(&s->app);
             p = s->app.bytes;
             len = chunk_app_len(&s->app);
             mint = s->app.mint;
@@ -401,7 +402,7 @@ static const uint8_t *copy_bytes(arena_t *a, const uint8_t *p, size_t n)
     return q;
 }
 
-void head_series_snapshot(const head_series_t *s, int64_t mint, int64_t maxt, arena_t *a,
+void head_series_snapshot(head_series_t *s, int64_t mint, int64_t maxt, arena_t *a,
                           head_snap_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -411,10 +412,11 @@ void head_series_snapshot(const head_series_t *s, int64_t mint, int64_t maxt, ar
         const head_chunk_t *c = &s->chunks[i];
         if (c->maxt < mint || c->mint > maxt)
             continue;
-        out->chunks[nc++] = (head_snap_chunk_t){copy_bytes(a, c->data, c->len), c->len, c->mint,
-                                                c->maxt};
+        out->chunks[nc++] =
+            (head_snap_chunk_t){copy_bytes(a, c->data, c->len), c->len, c->mint, c->maxt};
     }
     if (s->app.n && s->app.t >= mint && s->app.mint <= maxt) {
+        chunk_app_sync(&s->app);
         size_t len = chunk_app_len(&s->app);
         out->chunks[nc++] =
             (head_snap_chunk_t){copy_bytes(a, s->app.bytes, len), len, s->app.mint, s->app.t};
@@ -437,8 +439,7 @@ void head_series_snapshot(const head_series_t *s, int64_t mint, int64_t maxt, ar
     }
 }
 
-void head_series_samples(const head_series_t *s, void (*cb)(void *arg, int64_t t, double v),
-                         void *arg)
+void head_series_samples(head_series_t *s, void (*cb)(void *arg, int64_t t, double v), void *arg)
 {
     uint32_t oi = 0;
     for (uint32_t i = 0; i <= s->n_chunks; i++) {
@@ -450,6 +451,7 @@ void head_series_samples(const head_series_t *s, void (*cb)(void *arg, int64_t t
         } else {
             if (!s->app.n)
                 break;
+            chunk_app_sync(&s->app);
             p = s->app.bytes;
             len = chunk_app_len(&s->app);
         }

@@ -40,14 +40,14 @@ typedef struct head_series {
     uint64_t id, hash;
     labels_t ls; /* sorted, no empty values; owned (one allocation with the struct) */
     struct head_series *next_hash; /* labels-hash collision chain */
-    int64_t max_t;  /* newest accepted timestamp, INT64_MIN if none */
-    double last_v;  /* value at max_t */
-    int64_t hmin, hmax; /* time range of the samples the head holds (hmin > hmax when none) */
-    uint64_t n_samples; /* samples the head holds */
+    int64_t max_t;                 /* newest accepted timestamp, INT64_MIN if none */
+    double last_v;                 /* value at max_t */
+    int64_t hmin, hmax;   /* time range of the samples the head holds (hmin > hmax when none) */
+    uint64_t n_samples;   /* samples the head holds */
     head_chunk_t *chunks; /* closed chunks, time ordered */
     uint32_t n_chunks, cap_chunks;
     chunk_app_t app; /* the open chunk (app.n == 0: none) */
-    int64_t *ooo_t; /* out-of-order samples, ascending t */
+    int64_t *ooo_t;  /* out-of-order samples, ascending t */
     double *ooo_v;
     uint32_t n_ooo, cap_ooo;
 } head_series_t;
@@ -59,8 +59,8 @@ typedef struct head_meta {
 
 typedef struct head {
     int64_t ooo_window_ms;
-    u64map_t by_hash; /* labels hash -> head_series_t * */
-    u64map_t by_id;   /* hash_u64(id) -> head_series_t * */
+    u64map_t by_hash;       /* labels hash -> head_series_t * */
+    u64map_t by_id;         /* hash_u64(id) -> head_series_t * */
     head_series_t **series; /* live series, ascending id */
     size_t n_series, cap_series;
     index_mem_t index;
@@ -119,12 +119,11 @@ typedef struct head_snap {
 } head_snap_t;
 
 /* Copies the chunks overlapping [mint, maxt] and the out-of-order samples in it. */
-void head_series_snapshot(const head_series_t *s, int64_t mint, int64_t maxt, arena_t *a,
+void head_series_snapshot(head_series_t *s, int64_t mint, int64_t maxt, arena_t *a,
                           head_snap_t *out);
 /* Calls cb with every sample the series holds, ascending, duplicates merged (in-order chunks and
  * out-of-order buffer). */
-void head_series_samples(const head_series_t *s, void (*cb)(void *arg, int64_t t, double v),
-                         void *arg);
+void head_series_samples(head_series_t *s, void (*cb)(void *arg, int64_t t, double v), void *arg);
 
 /* After a cut: drops every sample, keeps series state; series whose newest sample is older than
  * idle_before_ms are forgotten. */

@@ -235,10 +235,18 @@ void index_select(const index_reader_t *r, const matcher_t *ms, size_t n, arena_
         /* The inverse matcher selects the series m rejects. */
         matcher_t inv = *m;
         switch (m->type) {
-        case MATCH_EQ: inv.type = MATCH_NEQ; break;
-        case MATCH_NEQ: inv.type = MATCH_EQ; break;
-        case MATCH_RE: inv.type = MATCH_NRE; break;
-        case MATCH_NRE: inv.type = MATCH_RE; break;
+        case MATCH_EQ:
+            inv.type = MATCH_NEQ;
+            break;
+        case MATCH_NEQ:
+            inv.type = MATCH_EQ;
+            break;
+        case MATCH_RE:
+            inv.type = MATCH_NRE;
+            break;
+        case MATCH_NRE:
+            inv.type = MATCH_RE;
+            break;
         }
         nots[n_nots++] = postings_for(r, &inv, a);
     }

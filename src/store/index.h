@@ -54,7 +54,7 @@ typedef struct index_pair index_pair_t;
 typedef struct index_name index_name_t;
 
 typedef struct index_mem {
-    arena_t strs;         /* names and values, owned */
+    arena_t strs;           /* names and values, owned */
     u64map_t pairs_by_hash; /* hash(name, value) -> pair index + 1 */
     u64map_t names_by_hash; /* hash(name) -> name index + 1 */
     index_pair_t *pairs;

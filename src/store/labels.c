@@ -202,16 +202,35 @@ static void quote_go(buf_t *out, str_t s)
         uint8_t c = *p;
         const char *esc = NULL;
         switch (c) {
-        case '\a': esc = "\\a"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\v': esc = "\\v"; break;
-        case '\\': esc = "\\\\"; break;
-        case '"': esc = "\\\""; break;
-        default: break;
+        case '\a':
+            esc = "\\a";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\v':
+            esc = "\\v";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '"':
+            esc = "\\\"";
+            break;
+        default:
+            break;
         }
         if (esc) {
             buf_puts(out, esc);
@@ -341,8 +360,8 @@ int matcher_init(matcher_t *m, match_type_t type, str_t name, str_t value, err_t
     PCRE2_SIZE eoff;
     uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOTALL | PCRE2_ANCHORED |
                     PCRE2_ENDANCHORED | PCRE2_DOLLAR_ENDONLY;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(value.ptr ? value.ptr : ""), value.len, opts,
-                                   &ec, &eoff, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)(value.ptr ? value.ptr : ""), value.len, opts, &ec, &eoff, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -386,10 +405,14 @@ static bool re_matches(const matcher_t *m, str_t value)
 bool matcher_matches(const matcher_t *m, str_t value)
 {
     switch (m->type) {
-    case MATCH_EQ: return str_eq(m->value, value);
-    case MATCH_NEQ: return !str_eq(m->value, value);
-    case MATCH_RE: return re_matches(m, value);
-    case MATCH_NRE: return !re_matches(m, value);
+    case MATCH_EQ:
+        return str_eq(m->value, value);
+    case MATCH_NEQ:
+        return !str_eq(m->value, value);
+    case MATCH_RE:
+        return re_matches(m, value);
+    case MATCH_NRE:
+        return !re_matches(m, value);
     }
     return false;
 }
@@ -427,7 +450,8 @@ typedef struct parser {
     err_t *err;
 } parser_t;
 
-static int perr(parser_t *p, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int perr(parser_t *p, size_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int perr(parser_t *p, size_t pos, const char *fmt, ...)
 {
@@ -521,14 +545,30 @@ static int lex_escape(parser_t *p, char quote, buf_t *b)
         return perr(p, at, "unterminated quoted string");
     char c = p->s[p->pos++];
     switch (c) {
-    case 'a': buf_putc(b, '\a'); return 0;
-    case 'b': buf_putc(b, '\b'); return 0;
-    case 'f': buf_putc(b, '\f'); return 0;
-    case 'n': buf_putc(b, '\n'); return 0;
-    case 'r': buf_putc(b, '\r'); return 0;
-    case 't': buf_putc(b, '\t'); return 0;
-    case 'v': buf_putc(b, '\v'); return 0;
-    case '\\': buf_putc(b, '\\'); return 0;
+    case 'a':
+        buf_putc(b, '\a');
+        return 0;
+    case 'b':
+        buf_putc(b, '\b');
+        return 0;
+    case 'f':
+        buf_putc(b, '\f');
+        return 0;
+    case 'n':
+        buf_putc(b, '\n');
+        return 0;
+    case 'r':
+        buf_putc(b, '\r');
+        return 0;
+    case 't':
+        buf_putc(b, '\t');
+        return 0;
+    case 'v':
+        buf_putc(b, '\v');
+        return 0;
+    case '\\':
+        buf_putc(b, '\\');
+        return 0;
     case '"':
     case '\'':
         if (c != quote)
@@ -543,8 +583,8 @@ static int lex_escape(parser_t *p, char quote, buf_t *b)
         for (int i = 0; i < nd; i++) {
             int h = p->pos < p->len ? hexval(p->s[p->pos]) : -1;
             if (h < 0)
-                return perr(p, at, "invalid escape sequence: expected %d hex digits after \\%c",
-                            nd, c);
+                return perr(p, at, "invalid escape sequence: expected %d hex digits after \\%c", nd,
+                            c);
             v = v << 4 | (uint32_t)h;
             p->pos++;
         }

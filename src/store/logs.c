@@ -11,9 +11,13 @@
  * dropped, as Loki does. Lines, labels and metadata are copied into one arena.
  *
  * File (layout in store/format_spans_logs.h). Streams sorted by labels, each stream's entries in
- * chunks of ~64 KiB raw, each chunk zstd-compressed with its columns apart (delta-encoded
- * timestamps, line lengths, metadata, then the lines) so similar bytes sit together; a chunk
- * index with each chunk's time range lets queries skip chunks without reading them.
+ * chunks of ~64 KiB raw, zstd-compressed, with a chunk index giving each chunk's time range so
+ * queries skip chunks without reading them. Inside a chunk the columns sit apart (delta-encoded
+ * timestamps, metadata, lines) and two transforms remove what zstd codes poorly: the entry's own
+ * timestamp, when the line spells it out (RFC 3339 or epoch digits), is cut out and re-rendered on
+ * read; and a line that is a flat JSON object becomes a template (its key sequence, once per
+ * chunk) plus values appended to one column per key, so key text disappears and like values sit
+ * together. Both are exact: a line is transformed only when the inverse rebuilds it byte for byte.
  *
  * Query. logs_select groups sources (a head stream, a stream of each file) by label set and runs
  * one k-way merge (binary heap) over all of them in time order. File chunks enter the heap
@@ -39,9 +43,9 @@
 #include "base/varint.h"
 #include "store/format_spans_logs.h"
 
-#ifndef LOGS_ZSTD_LEVEL
-#define LOGS_ZSTD_LEVEL 9
-#endif
+/* Head blocks are written on the server's thread: a fast level. Compaction can spend more. */
+#define LOGS_ZSTD_LEVEL_HEAD 3
+#define LOGS_ZSTD_LEVEL_MERGE 9
 #define LOGS_NONE UINT32_MAX
 
 static void *xrealloc(void *p, size_t n)
@@ -312,10 +316,7 @@ static lstream_t *head_stream(logs_head_t *h, const labels_t *ls)
 }
 
 static size_t run_start(const lstream_t *s, uint32_t k) { return k == 0 ? 0 : s->runs[k - 1]; }
-static size_t run_end(const lstream_t *s, uint32_t k)
-{
-    return k == s->n_runs ? s->n : s->runs[k];
-}
+static size_t run_end(const lstream_t *s, uint32_t k) { return k == s->n_runs ? s->n : s->runs[k]; }
 
 /* First index in [lo, hi) of e with ts >= t. */
 static size_t lower_ts(const lentry_t *e, size_t lo, size_t hi, int64_t t)
@@ -421,6 +422,310 @@ bool logs_head_append(logs_head_t *h, const labels_t *stream, int64_t ts_ns, str
     return true;
 }
 
+/* ---- chunk encoding: JSON lines split into per-key value columns ----
+ * A line that is exactly a flat-syntax JSON object ({"k":v,...} or Python's {"k": v, ...}; a value
+ * is a string, a bare token such as a number or true, or a nested object/array kept verbatim) is
+ * stored as a template (its key sequence and separator style, once per chunk) plus its values,
+ * each appended to the column of its key. The key text disappears and values of one key sit
+ * together (numbers with numbers, repeated ids next to each other), which compresses far better
+ * than the lines as written. Anything else is stored as written.
+ */
+
+#define JSON_MAX_FIELDS 64
+#define JSON_MAX_KEYS 256
+#define JSON_MAX_TEMPLATES 256
+
+typedef struct jfield {
+    str_t key, value;
+} jfield_t;
+
+/* Scans a JSON string starting at p[0] == '"'; returns the index just past its closing quote. */
+static size_t json_skip_string(const char *p, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* Scans a nested object or array verbatim (strings respected); index past its end or 0. */
+static size_t json_skip_nested(const char *p, size_t n)
+{
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '"') {
+            size_t k = json_skip_string(p + i, n - i);
+            if (!k)
+                return 0;
+            i += k - 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > 64)
+                return 0;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0)
+                return i + 1;
+        }
+    }
+    return 0;
+}
+
+static bool bare_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+           c == '-' || c == '+';
+}
+
+/* Splits line into fields when it is a flat-syntax JSON object; *spaced says which separators
+ * (": " and ", " instead of ":" and ","). Returns the number of fields, 0 when not applicable. */
+static size_t json_split(str_t line, jfield_t *f, bool *spaced)
+{
+    const char *p = line.ptr;
+    size_t n = line.len, i = 1, nf = 0;
+    if (n < 7 || p[0] != '{' || p[1] != '"' || p[n - 1] != '}')
+        return 0;
+    for (;;) {
+        if (nf == JSON_MAX_FIELDS || i >= n || p[i] != '"')
+            return 0;
+        size_t k = json_skip_string(p + i, n - i);
+        if (!k)
+            return 0;
+        f[nf].key = (str_t){p + i + 1, k - 2};
+        i += k;
+        if (i >= n || p[i] != ':')
+            return 0;
+        i++;
+        if (nf == 0)
+            *spaced = i < n && p[i] == ' ';
+        if (*spaced) {
+            if (i >= n || p[i] != ' ')
+                return 0;
+            i++;
+        }
+        if (i >= n)
+            return 0;
+        size_t v;
+        if (p[i] == '"')
+            v = json_skip_string(p + i, n - i);
+        else if (p[i] == '{' || p[i] == '[')
+            v = json_skip_nested(p + i, n - i);
+        else
+            for (v = 0; i + v < n && bare_char(p[i + v]); v++)
+                ;
+        if (!v)
+            return 0;
+        f[nf++].value = (str_t){p + i, v};
+        i += v;
+        if (i == n - 1)
+            return nf; /* the closing brace */
+        if (i >= n || p[i] != ',')
+            return 0;
+        i++;
+        if (*spaced) {
+            if (i >= n || p[i] != ' ')
+                return 0;
+            i++;
+        }
+    }
+}
+
+/* Per-chunk interning of short byte strings (keys, templates): hash -> id, ids chained. */
+typedef struct intern {
+    u64map_t map;
+    buf_t data; /* serialised: uvarint len, bytes */
+    uint32_t *off, *len, *next;
+    size_t n, cap;
+} intern_t;
+
+static void intern_clear(intern_t *t)
+{
+    if (t->map.len)
+        u64map_clear(&t->map);
+    buf_clear(&t->data);
+    t->n = 0;
+}
+
+static void intern_deinit(intern_t *t)
+{
+    u64map_deinit(&t->map);
+    buf_deinit(&t->data);
+    free(t->off);
+    free(t->len);
+    free(t->next);
+}
+
+/* Id of s, adding it when absent and fewer than max are held; -1 when full. */
+static int64_t intern_get(intern_t *t, const void *s, size_t len, size_t max)
+{
+    uint64_t h = hash64(s, len, 0x10c5);
+    h = h ? h : 1;
+    uint64_t *slot = u64map_get(&t->map, h);
+    uint32_t first = slot ? (uint32_t)*slot : LOGS_NONE;
+    for (uint32_t i = first; i != LOGS_NONE; i = t->next[i])
+        if (t->len[i] == len && (len == 0 || memcmp(t->data.pos + t->off[i], s, len) == 0))
+            return i;
+    if (t->n >= max)
+        return -1;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 32;
+        t->off = xrealloc(t->off, t->cap * sizeof *t->off);
+        t->len = xrealloc(t->len, t->cap * sizeof *t->len);
+        t->next = xrealloc(t->next, t->cap * sizeof *t->next);
+    }
+    uint32_t id = (uint32_t)t->n++;
+    buf_put_uvarint(&t->data, len);
+    t->off[id] = (uint32_t)buf_len(&t->data);
+    t->len[id] = (uint32_t)len;
+    buf_append(&t->data, s, len);
+    t->next[id] = first;
+    u64map_put(&t->map, h, id);
+    return id;
+}
+
+/* The chunk being built: its columns in the order of the raw layout. */
+typedef struct cenc {
+    uint32_t n;
+    int64_t min_ts, max_ts;
+    buf_t ts, form, tsf, meta, raw_len, raw;
+    intern_t keys, tmpls;
+    buf_t *vlen, *vbytes; /* per key id */
+    size_t n_cols;
+    size_t bytes; /* raw size so far, to cut chunks */
+} cenc_t;
+
+static void cenc_clear(cenc_t *c)
+{
+    c->n = 0;
+    c->bytes = 0;
+    buf_clear(&c->ts);
+    buf_clear(&c->form);
+    buf_clear(&c->tsf);
+    buf_clear(&c->meta);
+    buf_clear(&c->raw_len);
+    buf_clear(&c->raw);
+    intern_clear(&c->keys);
+    intern_clear(&c->tmpls);
+    for (size_t i = 0; i < c->n_cols; i++) {
+        buf_clear(&c->vlen[i]);
+        buf_clear(&c->vbytes[i]);
+    }
+}
+
+static void cenc_deinit(cenc_t *c)
+{
+    buf_t *bufs[] = {&c->ts, &c->form, &c->tsf, &c->meta, &c->raw_len, &c->raw};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        buf_deinit(bufs[i]);
+    intern_deinit(&c->keys);
+    intern_deinit(&c->tmpls);
+    for (size_t i = 0; i < c->n_cols; i++) {
+        buf_deinit(&c->vlen[i]);
+        buf_deinit(&c->vbytes[i]);
+    }
+    free(c->vlen);
+    free(c->vbytes);
+}
+
+/* Stores line (its timestamp already taken out) as a template and values, or as written. */
+static void cenc_line(cenc_t *c, str_t line)
+{
+    jfield_t f[JSON_MAX_FIELDS];
+    bool spaced = false;
+    size_t nf = json_split(line, f, &spaced);
+    uint8_t tmpl[JSON_MAX_FIELDS * 2 + UVARINT_MAX];
+    size_t tl = nf ? uvarint_put(tmpl, (uint64_t)nf << 1 | spaced) : 0;
+    for (size_t i = 0; i < nf; i++) {
+        int64_t k = intern_get(&c->keys, f[i].key.ptr, f[i].key.len, JSON_MAX_KEYS);
+        if (k < 0) {
+            nf = 0;
+            break;
+        }
+        tl += uvarint_put(tmpl + tl, (uint64_t)k);
+        f[i].key.len = (size_t)k; /* reuse: the key id */
+    }
+    int64_t t = nf ? intern_get(&c->tmpls, tmpl, tl, JSON_MAX_TEMPLATES) : -1;
+    if (t < 0) {
+        buf_putc(&c->form, 0);
+        buf_put_uvarint(&c->raw_len, line.len);
+        buf_put_str(&c->raw, line);
+        c->bytes += line.len + 2;
+        return;
+    }
+    buf_put_uvarint(&c->form, (uint64_t)t + 1);
+    if (c->keys.n > c->n_cols) {
+        size_t nc = c->keys.cap;
+        c->vlen = xrealloc(c->vlen, nc * sizeof *c->vlen);
+        c->vbytes = xrealloc(c->vbytes, nc * sizeof *c->vbytes);
+        for (size_t i = c->n_cols; i < nc; i++)
+            c->vlen[i] = c->vbytes[i] = BUF_INIT;
+        c->n_cols = nc;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        buf_put_uvarint(&c->vlen[f[i].key.len], f[i].value.len);
+        buf_put_str(&c->vbytes[f[i].key.len], f[i].value);
+        c->bytes += f[i].value.len + 1;
+    }
+    c->bytes += 2;
+}
+
+/* Adds an entry (entries come in time order). meta_raw (labels binary form) is used as is when
+ * non-empty, else meta is encoded (NULL: none). */
+static void cenc_add(cenc_t *c, int64_t ts, str_t line, const labels_t *meta, str_t meta_raw)
+{
+    if (c->n == 0)
+        c->min_ts = c->max_ts = ts;
+    size_t before = buf_len(&c->ts) + buf_len(&c->tsf) + buf_len(&c->meta);
+    buf_put_uvarint(&c->ts, (uint64_t)ts - (uint64_t)c->max_ts);
+    c->max_ts = ts;
+    size_t off;
+    int fmt;
+    if (ts_find(line, ts, &off, &fmt)) {
+        char r[40], tmp[4096];
+        size_t rn = ts_render(ts, fmt, r), ln = line.len - rn;
+        buf_put_uvarint(&c->tsf, ((uint64_t)off * TSF_COUNT + (uint64_t)fmt) + 1);
+        char *cut = ln <= sizeof tmp ? tmp : xrealloc(NULL, ln);
+        memcpy(cut, line.ptr, off);
+        memcpy(cut + off, line.ptr + off + rn, ln - off);
+        cenc_line(c, (str_t){cut, ln});
+        if (cut != tmp)
+            free(cut);
+    } else {
+        buf_putc(&c->tsf, 0);
+        cenc_line(c, line);
+    }
+    if (meta_raw.len)
+        buf_put_str(&c->meta, meta_raw);
+    else if (meta && meta->n)
+        labels_encode(&c->meta, meta);
+    else
+        buf_putc(&c->meta, 0);
+    c->bytes += buf_len(&c->ts) + buf_len(&c->tsf) + buf_len(&c->meta) - before;
+    c->n++;
+}
+
+/* Lays the chunk out (see format_spans_logs.h) into raw. */
+static void cenc_finish(const cenc_t *c, buf_t *raw)
+{
+    buf_clear(raw);
+    buf_put_uvarint(raw, c->n);
+    const buf_t *cols[] = {&c->ts, &c->form, &c->tsf, &c->meta};
+    for (size_t i = 0; i < 4; i++)
+        buf_append(raw, cols[i]->pos, buf_len(cols[i]));
+    buf_put_uvarint(raw, c->keys.n);
+    buf_append(raw, c->keys.data.pos, buf_len(&c->keys.data));
+    buf_put_uvarint(raw, c->tmpls.n);
+    buf_append(raw, c->tmpls.data.pos, buf_len(&c->tmpls.data));
+    for (size_t k = 0; k < c->keys.n; k++) {
+        buf_append(raw, c->vlen[k].pos, buf_len(&c->vlen[k]));
+        buf_append(raw, c->vbytes[k].pos, buf_len(&c->vbytes[k]));
+    }
+    buf_append(raw, c->raw_len.pos, buf_len(&c->raw_len));
+    buf_append(raw, c->raw.pos, buf_len(&c->raw));
+}
+
 /* ---- file writer ---- */
 
 typedef struct lwriter {
@@ -430,11 +735,7 @@ typedef struct lwriter {
     uint64_t off;
     buf_t out;
     ZSTD_CCtx *cctx;
-    /* current chunk */
-    buf_t c_ts, c_len, c_tsf, c_meta, c_lines;
-    ZSTD_CDict *cdict;
-    uint32_t cn;
-    int64_t cmin, cmax;
+    cenc_t c;
     /* current stream */
     buf_t s_labels;
     uint32_t s_first, s_chunks;
@@ -442,8 +743,6 @@ typedef struct lwriter {
     int64_t s_min, s_max;
     /* file */
     buf_t streams, chunk_index, raw, comp;
-    uint64_t dict_off;
-    uint32_t dict_clen, dict_rlen, dict_crc;
     uint32_t n_streams, n_chunks;
     uint64_t n_entries;
     int64_t min_ns, max_ns;
@@ -472,7 +771,7 @@ static void lw_flush_out(lwriter_t *w, bool force)
 
 static uint64_t lw_pos(const lwriter_t *w) { return w->off + buf_len(&w->out); }
 
-static int lw_init(lwriter_t *w, const char *path, err_t *err)
+static int lw_init(lwriter_t *w, const char *path, int level, err_t *err)
 {
     memset(w, 0, sizeof *w);
     w->path = path;
@@ -485,7 +784,7 @@ static int lw_init(lwriter_t *w, const char *path, err_t *err)
         close(w->fd);
         return err_set(err, ERR_NOMEM, "%s: zstd context", path);
     }
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, LOGS_ZSTD_LEVEL);
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
     w->min_ns = INT64_MAX;
     w->max_ns = INT64_MIN;
     buf_append(&w->out, LOGS_MAGIC, 8);
@@ -499,22 +798,18 @@ static void lw_deinit(lwriter_t *w)
     if (w->fd >= 0)
         close(w->fd);
     ZSTD_freeCCtx(w->cctx);
-    ZSTD_freeCDict(w->cdict);
-    buf_t *bufs[] = {&w->out,      &w->c_ts,    &w->c_len,       &w->c_tsf, &w->c_meta,
-                     &w->c_lines,  &w->s_labels, &w->streams, &w->chunk_index, &w->raw,
-                     &w->comp};
+    cenc_deinit(&w->c);
+    buf_t *bufs[] = {&w->out, &w->s_labels, &w->streams, &w->chunk_index, &w->raw, &w->comp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         buf_deinit(bufs[i]);
 }
 
-static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc, bool with_dict)
+static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc)
 {
     size_t bound = ZSTD_compressBound(buf_len(raw));
     buf_clear(&w->comp);
     buf_reserve(&w->comp, bound);
-    size_t z = with_dict && w->cdict ? ZSTD_compress_usingCDict(w->cctx, w->comp.last, bound, raw->pos,
-                                                   buf_len(raw), w->cdict)
-                        : ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
+    size_t z = ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
     if (ZSTD_isError(z)) {
         if (!w->rc)
             w->rc = err_set(w->err, ERR_IO, "%s: zstd: %s", w->path, ZSTD_getErrorName(z));
@@ -525,53 +820,27 @@ static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc, bool 
     return (uint32_t)z;
 }
 
-/* Writes the dictionary section (right after the header, before any chunk) and compresses the
- * chunks with it. dict must not be empty and is copied. */
-static void lw_set_dict(lwriter_t *w, const uint8_t *dict, size_t n)
-{
-    buf_t raw;
-    buf_wrap(&raw, dict, n);
-    w->dict_off = lw_pos(w);
-    w->dict_rlen = (uint32_t)n;
-    w->dict_clen = lw_compress(w, &raw, &w->dict_crc, false);
-    w->cdict = ZSTD_createCDict(dict, n, LOGS_ZSTD_LEVEL);
-    if (!w->cdict && !w->rc)
-        w->rc = err_set(w->err, ERR_NOMEM, "%s: zstd dictionary", w->path);
-}
-
 static void lw_flush_chunk(lwriter_t *w)
 {
-    if (!w->cn)
+    if (!w->c.n)
         return;
-    buf_t *raw = &w->raw;
-    buf_clear(raw);
-    buf_put_uvarint(raw, w->cn);
-    buf_append(raw, w->c_ts.pos, buf_len(&w->c_ts));
-    buf_append(raw, w->c_len.pos, buf_len(&w->c_len));
-    buf_append(raw, w->c_tsf.pos, buf_len(&w->c_tsf));
-    buf_append(raw, w->c_meta.pos, buf_len(&w->c_meta));
-    buf_append(raw, w->c_lines.pos, buf_len(&w->c_lines));
+    cenc_finish(&w->c, &w->raw);
     uint64_t off = lw_pos(w);
-    uint32_t crc = 0, clen = lw_compress(w, raw, &crc, true);
+    uint32_t crc = 0, clen = lw_compress(w, &w->raw, &crc);
     uint8_t rec[LOGS_CHUNK_REC_BYTES];
     memset(rec, 0, sizeof rec);
     store_u64le(rec, off);
     store_u32le(rec + 8, clen);
-    store_u32le(rec + 12, (uint32_t)buf_len(raw));
-    store_u32le(rec + 16, w->cn);
+    store_u32le(rec + 12, (uint32_t)buf_len(&w->raw));
+    store_u32le(rec + 16, w->c.n);
     store_u32le(rec + 20, crc);
-    store_u64le(rec + 24, (uint64_t)w->cmin);
-    store_u64le(rec + 32, (uint64_t)w->cmax);
+    store_u64le(rec + 24, (uint64_t)w->c.min_ts);
+    store_u64le(rec + 32, (uint64_t)w->c.max_ts);
     store_u32le(rec + 40, w->n_streams);
     buf_append(&w->chunk_index, rec, sizeof rec);
     w->n_chunks++;
     w->s_chunks++;
-    w->cn = 0;
-    buf_clear(&w->c_ts);
-    buf_clear(&w->c_len);
-    buf_clear(&w->c_tsf);
-    buf_clear(&w->c_meta);
-    buf_clear(&w->c_lines);
+    cenc_clear(&w->c);
     lw_flush_out(w, false);
 }
 
@@ -586,37 +855,10 @@ static void lw_begin_stream(lwriter_t *w, const labels_t *ls)
     w->s_max = INT64_MIN;
 }
 
-/* Adds an entry to the current stream, in time order. meta_raw (labels binary form) is used
- * as is when non-empty, else meta is encoded (NULL: none). */
+/* Adds an entry to the current stream, in time order (see cenc_add). */
 static void lw_add(lwriter_t *w, int64_t ts, str_t line, const labels_t *meta, str_t meta_raw)
 {
-    if (w->cn == 0) {
-        w->cmin = ts;
-        w->cmax = ts;
-    }
-    buf_put_uvarint(&w->c_ts, (uint64_t)ts - (uint64_t)w->cmax);
-    w->cmax = ts;
-    size_t off;
-    int fmt;
-    if (ts_find(line, ts, &off, &fmt)) {
-        char r[40];
-        size_t rn = ts_render(ts, fmt, r);
-        buf_put_uvarint(&w->c_len, line.len - rn);
-        buf_put_uvarint(&w->c_tsf, ((uint64_t)off * TSF_COUNT + (uint64_t)fmt) + 1);
-        buf_append(&w->c_lines, line.ptr, off);
-        buf_append(&w->c_lines, line.ptr + off + rn, line.len - off - rn);
-    } else {
-        buf_put_uvarint(&w->c_len, line.len);
-        buf_putc(&w->c_tsf, 0);
-        buf_put_str(&w->c_lines, line);
-    }
-    if (meta_raw.len)
-        buf_put_str(&w->c_meta, meta_raw);
-    else if (meta && meta->n)
-        labels_encode(&w->c_meta, meta);
-    else
-        buf_putc(&w->c_meta, 0);
-    w->cn++;
+    cenc_add(&w->c, ts, line, meta, meta_raw);
     w->s_entries++;
     w->n_entries++;
     if (ts < w->s_min)
@@ -627,9 +869,7 @@ static void lw_add(lwriter_t *w, int64_t ts, str_t line, const labels_t *meta, s
         w->min_ns = ts;
     if (ts > w->max_ns)
         w->max_ns = ts;
-    if (buf_len(&w->c_ts) + buf_len(&w->c_len) + buf_len(&w->c_tsf) + buf_len(&w->c_meta) +
-            buf_len(&w->c_lines) >=
-        LOGS_CHUNK_RAW_TARGET)
+    if (w->c.bytes >= LOGS_CHUNK_RAW_TARGET)
         lw_flush_chunk(w);
 }
 
@@ -656,7 +896,7 @@ static int lw_finish(lwriter_t *w, uint64_t *bytes)
     buf_append(&w->raw, w->streams.pos, buf_len(&w->streams));
     store_u64le(ft, lw_pos(w));
     uint32_t crc = 0;
-    store_u32le(ft + 8, lw_compress(w, &w->raw, &crc, false));
+    store_u32le(ft + 8, lw_compress(w, &w->raw, &crc));
     store_u32le(ft + 12, (uint32_t)buf_len(&w->raw));
     store_u32le(ft + 16, crc);
     store_u32le(ft + 20, w->n_streams);
@@ -667,13 +907,9 @@ static int lw_finish(lwriter_t *w, uint64_t *bytes)
     store_u64le(ft + 40, w->n_entries);
     store_u64le(ft + 48, (uint64_t)w->min_ns);
     store_u64le(ft + 56, (uint64_t)w->max_ns);
-    store_u64le(ft + 64, w->dict_rlen ? w->dict_off : 0);
-    store_u32le(ft + 72, w->dict_clen);
-    store_u32le(ft + 76, w->dict_rlen);
-    store_u32le(ft + 80, w->dict_crc);
-    store_u32le(ft + 84, LOGS_VERSION);
-    store_u32le(ft + 88, crc32c(0, ft, 88));
-    memcpy(ft + 92, LOGS_MAGIC, 8);
+    store_u32le(ft + 64, LOGS_VERSION);
+    store_u32le(ft + 68, crc32c(0, ft, 68));
+    memcpy(ft + 72, LOGS_MAGIC, 8);
     buf_append(&w->out, ft, sizeof ft);
     lw_flush_out(w, true);
     if (!w->rc && fsync(w->fd) != 0)
@@ -691,57 +927,12 @@ static int stream_order_cmp(const void *a, const void *b)
     return labels_cmp(&(*(lstream_t *const *)a)->labels, &(*(lstream_t *const *)b)->labels);
 }
 
-/* Appends line to a dictionary being sampled, with its timestamp taken out as chunks store it. */
-static void dict_add_line(buf_t *dict, str_t line, int64_t ts)
-{
-    size_t off;
-    int fmt;
-    char r[40];
-    if (!buf_len(dict))
-        buf_putc(dict, '\n'); /* never the zstd dictionary magic: the content is raw */
-    if (ts_find(line, ts, &off, &fmt)) {
-        size_t rn = ts_render(ts, fmt, r);
-        buf_append(dict, line.ptr, off);
-        buf_append(dict, line.ptr + off + rn, line.len - off - rn);
-    } else {
-        buf_put_str(dict, line);
-    }
-    buf_putc(dict, '\n');
-}
-
-/* Samples the head's lines evenly into a raw-content dictionary (empty when the head is small). */
-static void head_dict(const logs_head_t *h, buf_t *dict)
-{
-    uint64_t total = 0;
-    for (size_t k = 0; k < h->n_s; k++)
-        for (size_t i = 0; i < h->s[k].n; i++)
-            total += h->s[k].e[i].line_len;
-    if (total < LOGS_DICT_MIN_INPUT)
-        return;
-    uint64_t stride = total / LOGS_DICT_TARGET, acc = 0;
-    for (size_t k = 0; k < h->n_s && buf_len(dict) < LOGS_DICT_TARGET; k++) {
-        for (size_t i = 0; i < h->s[k].n; i++) {
-            const lentry_t *e = &h->s[k].e[i];
-            acc += e->line_len;
-            if (acc >= stride * e->line_len) {
-                acc = 0;
-                dict_add_line(dict, (str_t){e->line, e->line_len}, e->ts);
-            }
-        }
-    }
-}
-
 int logs_head_write(logs_head_t *h, const char *path, uint64_t *bytes, err_t *err)
 {
     lwriter_t w;
-    int rc = lw_init(&w, path, err);
+    int rc = lw_init(&w, path, LOGS_ZSTD_LEVEL_HEAD, err);
     if (rc)
         return rc;
-    buf_t dict = BUF_INIT;
-    head_dict(h, &dict);
-    if (buf_len(&dict))
-        lw_set_dict(&w, dict.pos, buf_len(&dict));
-    buf_deinit(&dict);
     lstream_t **order = xrealloc(NULL, h->n_s * sizeof *order);
     for (size_t i = 0; i < h->n_s; i++)
         order[i] = &h->s[i];
@@ -791,22 +982,21 @@ struct logs_file {
     uint64_t n_entries;
     int64_t min_ns, max_ns;
     ZSTD_DCtx *dctx;
-    ZSTD_DDict *ddict; /* NULL when the file has no dictionary */
 };
 
-/* A decoded chunk: columns decoded into arrays, lines and metadata left in raw. */
+/* A decoded chunk: columns decoded into arrays, lines rebuilt, metadata left in raw. */
 typedef struct dchunk {
     struct dchunk *next_free;
     buf_t comp, raw;
     int64_t *ts;
-    buf_t lines; /* lines rebuilt with their timestamp */
+    buf_t lines; /* every line, rebuilt */
     const char **line;
-    uint32_t *line_len, *tsf, *meta_off, *meta_len;
+    uint32_t *line_len, *form, *tsf, *meta_off, *meta_len;
     size_t n, cap;
 } dchunk_t;
 
 #define CORRUPT(err, path, off, what)                                                              \
-    err_set(err, ERR_CORRUPT, "%s: corrupt log file at offset %llu: %s (%s:%d)", path,            \
+    err_set(err, ERR_CORRUPT, "%s: corrupt log file at offset %llu: %s (%s:%d)", path,             \
             (unsigned long long)(off), what, __FILE__, __LINE__)
 
 static int pread_full(int fd, void *p, size_t n, uint64_t off)
@@ -825,10 +1015,9 @@ static int pread_full(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
-/* Reads, checks and decompresses the frame [off, off+clen) into raw (exactly rlen bytes); chunk
- * frames (with_dict) use the file's dictionary when it has one. */
+/* Reads, checks and decompresses the frame [off, off+clen) into raw (exactly rlen bytes). */
 static int read_frame(logs_file_t *f, uint64_t off, uint32_t clen, uint32_t rlen, uint32_t crc,
-                      buf_t *comp, buf_t *raw, bool with_dict)
+                      buf_t *comp, buf_t *raw)
 {
     buf_clear(comp);
     buf_reserve(comp, clen);
@@ -841,10 +1030,7 @@ static int read_frame(logs_file_t *f, uint64_t off, uint32_t clen, uint32_t rlen
         return ERR_CORRUPT; /* checked before allocating rlen bytes */
     buf_clear(raw);
     buf_reserve(raw, rlen ? rlen : 1);
-    size_t z = with_dict && f->ddict ? ZSTD_decompress_usingDDict(f->dctx, raw->last, rlen,
-                                                                  comp->last, clen, f->ddict)
-                                     : ZSTD_decompressDCtx(f->dctx, raw->last, rlen, comp->last,
-                                                           clen);
+    size_t z = ZSTD_decompressDCtx(f->dctx, raw->last, rlen, comp->last, clen);
     if (ZSTD_isError(z) || z != rlen)
         return ERR_CORRUPT;
     raw->last += rlen;
@@ -861,18 +1047,20 @@ static void dchunk_free(dchunk_t *d)
     buf_deinit(&d->lines);
     free(d->line);
     free(d->tsf);
+    free(d->form);
     free(d->line_len);
     free(d->meta_off);
     free(d->meta_len);
     free(d);
 }
 
-/* Reads and decodes chunk ci of f into d, checking every length and the time range. */
+/* Reads and decodes chunk ci of f into d: every count, length, index and the time range are
+ * checked against the chunk, and every line is rebuilt into d->lines. */
 static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
 {
     const chunk_rec_t *c = &f->chunks[ci];
     d->n = 0;
-    int rc = read_frame(f, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw, true);
+    int rc = read_frame(f, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw);
     if (rc)
         return rc;
     rd_t r = {d->raw.pos, d->raw.last, false};
@@ -884,6 +1072,7 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
         d->ts = xrealloc(d->ts, d->cap * sizeof *d->ts);
         d->line = xrealloc(d->line, d->cap * sizeof *d->line);
         d->line_len = xrealloc(d->line_len, d->cap * sizeof *d->line_len);
+        d->form = xrealloc(d->form, d->cap * sizeof *d->form);
         d->tsf = xrealloc(d->tsf, d->cap * sizeof *d->tsf);
         d->meta_off = xrealloc(d->meta_off, d->cap * sizeof *d->meta_off);
         d->meta_len = xrealloc(d->meta_len, d->cap * sizeof *d->meta_len);
@@ -898,18 +1087,18 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
     }
     if (r.bad || d->ts[0] != c->min_ts || d->ts[n - 1] != c->max_ts)
         return ERR_CORRUPT;
-    uint64_t total = 0;
+    uint64_t n_raw = 0;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t l = rd_uv(&r);
-        if (l > c->rlen)
+        uint64_t v = rd_uv(&r);
+        if (v > JSON_MAX_TEMPLATES)
             return ERR_CORRUPT;
-        d->line_len[i] = (uint32_t)l;
-        total += l;
+        d->form[i] = (uint32_t)v;
+        n_raw += v == 0;
     }
     for (uint64_t i = 0; i < n; i++) {
         uint64_t v = rd_uv(&r);
-        if (v > (uint64_t)d->line_len[i] * TSF_COUNT + TSF_COUNT)
-            return ERR_CORRUPT; /* offset beyond the stored line */
+        if (v > (uint64_t)c->rlen * TSF_COUNT + TSF_COUNT)
+            return ERR_CORRUPT;
         d->tsf[i] = (uint32_t)v;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -920,40 +1109,134 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
         d->meta_off[i] = (uint32_t)(p - d->raw.pos);
         d->meta_len[i] = (uint32_t)(r.p - p);
     }
-    const uint8_t *lines = rd_bytes(&r, total);
-    if (r.bad || r.p != r.end)
+    /* keys and templates */
+    uint64_t n_keys = rd_uv(&r);
+    if (r.bad || n_keys > JSON_MAX_KEYS)
         return ERR_CORRUPT;
-    /* Lines that had their timestamp taken out are rebuilt into d->lines; the others stay in
-     * raw. Offsets first, pointers once d->lines has stopped growing. */
-    buf_clear(&d->lines);
-    const char *p = (const char *)lines;
+    str_t keys[JSON_MAX_KEYS];
+    for (uint64_t k = 0; k < n_keys; k++) {
+        uint64_t len = rd_uv(&r);
+        keys[k] = (str_t){(const char *)rd_bytes(&r, len), (size_t)len};
+    }
+    uint64_t n_tmpls = rd_uv(&r);
+    if (r.bad || n_tmpls > JSON_MAX_TEMPLATES)
+        return ERR_CORRUPT;
+    const uint8_t *tmpl[JSON_MAX_TEMPLATES]; /* each: uvarint fields << 1 | spaced, key ids */
+    uint32_t used[JSON_MAX_TEMPLATES];
+    for (uint64_t k = 0; k < n_tmpls; k++) {
+        rd_t tr = {NULL, NULL, false};
+        uint64_t len = rd_uv(&r);
+        tr.p = rd_bytes(&r, len);
+        tr.end = tr.p + (tr.p ? len : 0);
+        tmpl[k] = tr.p;
+        uint64_t nf = rd_uv(&tr) >> 1;
+        if (nf == 0 || nf > JSON_MAX_FIELDS)
+            return ERR_CORRUPT;
+        for (uint64_t j = 0; j < nf; j++)
+            if (rd_uv(&tr) >= n_keys)
+                return ERR_CORRUPT;
+        if (tr.bad || tr.p != tr.end)
+            return ERR_CORRUPT;
+        used[k] = 0;
+    }
+    if (r.bad)
+        return ERR_CORRUPT;
     for (uint64_t i = 0; i < n; i++) {
-        uint32_t len = d->line_len[i];
+        if (d->form[i] > n_tmpls)
+            return ERR_CORRUPT;
+        if (d->form[i])
+            used[d->form[i] - 1]++;
+    }
+    /* values per key: count[k] lengths then the bytes; cursors start at each column */
+    uint64_t count[JSON_MAX_KEYS] = {0};
+    for (uint64_t k = 0; k < n_tmpls; k++) {
+        rd_t tr = {tmpl[k], d->raw.last, false};
+        uint64_t nf = rd_uv(&tr) >> 1;
+        for (uint64_t j = 0; j < nf; j++)
+            count[rd_uv(&tr)] += used[k];
+    }
+    rd_t vlen[JSON_MAX_KEYS];
+    const uint8_t *vbytes[JSON_MAX_KEYS];
+    for (uint64_t k = 0; k < n_keys; k++) {
+        vlen[k].p = r.p;
+        uint64_t total = 0;
+        for (uint64_t j = 0; j < count[k] && !r.bad; j++) {
+            uint64_t l = rd_uv(&r);
+            r.bad |= l > c->rlen;
+            total += l;
+        }
+        vlen[k].end = r.p;
+        vlen[k].bad = false;
+        vbytes[k] = rd_bytes(&r, total);
+        if (r.bad || total > c->rlen)
+            return ERR_CORRUPT;
+    }
+    rd_t rlen = {r.p, NULL, false};
+    uint64_t raw_total = 0;
+    for (uint64_t j = 0; j < n_raw && !r.bad; j++) {
+        uint64_t l = rd_uv(&r);
+        r.bad |= l > c->rlen;
+        raw_total += l;
+    }
+    rlen.end = r.p;
+    const uint8_t *rawp = rd_bytes(&r, raw_total);
+    if (r.bad || raw_total > c->rlen || r.p != r.end)
+        return ERR_CORRUPT;
+    /* rebuild: offsets into d->lines first, pointers once it has stopped growing */
+    buf_clear(&d->lines);
+    buf_reserve(&d->lines, c->rlen + n * 40);
+    size_t *starts = xrealloc(NULL, (size_t)n * sizeof *starts);
+    for (uint64_t i = 0; i < n; i++) {
+        size_t at = buf_len(&d->lines);
+        starts[i] = at;
+        if (d->form[i] == 0) {
+            uint64_t len = rd_uv(&rlen);
+            buf_append(&d->lines, rawp, (size_t)len);
+            rawp += len;
+        } else {
+            rd_t tr = {tmpl[d->form[i] - 1], d->raw.last, false};
+            uint64_t h = rd_uv(&tr), nf = h >> 1;
+            const char *colon = (h & 1) ? "\":"
+                                          " "
+                                        : "\":",
+                       *comma = (h & 1) ? ", " : ",";
+            buf_putc(&d->lines, '{');
+            for (uint64_t j = 0; j < nf; j++) {
+                uint64_t k = rd_uv(&tr), len = rd_uv(&vlen[k]);
+                if (j)
+                    buf_puts(&d->lines, comma);
+                buf_putc(&d->lines, '"');
+                buf_put_str(&d->lines, keys[k]);
+                buf_puts(&d->lines, colon);
+                buf_append(&d->lines, vbytes[k], (size_t)len);
+                vbytes[k] += len;
+            }
+            buf_putc(&d->lines, '}');
+        }
         if (d->tsf[i]) {
-            size_t off = (d->tsf[i] - 1) / TSF_COUNT;
+            size_t off = (d->tsf[i] - 1) / TSF_COUNT, len = buf_len(&d->lines) - at;
             char tsr[40];
             size_t tn = ts_render(d->ts[i], (int)((d->tsf[i] - 1) % TSF_COUNT), tsr);
-            if (off > len || tn == 0)
+            if (off > len || tn == 0) {
+                free(starts);
                 return ERR_CORRUPT;
-            d->line[i] = (const char *)(uintptr_t)buf_len(&d->lines);
-            buf_append(&d->lines, p, off);
-            buf_append(&d->lines, tsr, tn);
-            buf_append(&d->lines, p + off, len - off);
-            d->line_len[i] = (uint32_t)(len + tn);
-        } else {
-            d->line[i] = p;
+            }
+            buf_reserve(&d->lines, tn);
+            uint8_t *p = d->lines.pos + at + off;
+            memmove(p + tn, p, len - off);
+            memcpy(p, tsr, tn);
+            d->lines.last += tn;
         }
-        p += len;
+        d->line_len[i] = (uint32_t)(buf_len(&d->lines) - at);
     }
     for (uint64_t i = 0; i < n; i++)
-        if (d->tsf[i])
-            d->line[i] = (const char *)d->lines.pos + (uintptr_t)d->line[i];
+        d->line[i] = (const char *)d->lines.pos + starts[i];
+    free(starts);
     d->n = (size_t)n;
     return 0;
 }
 
-static int decode_streams(logs_file_t *f, const uint8_t *p, size_t len, err_t *err,
-                          uint64_t off)
+static int decode_streams(logs_file_t *f, const uint8_t *p, size_t len, err_t *err, uint64_t off)
 {
     rd_t r = {p, p + len, false};
     uint64_t n = rd_uv(&r);
@@ -1024,11 +1307,12 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
     }
     uint8_t hd[LOGS_HEADER_BYTES], ft[LOGS_FOOTER_BYTES];
     uint64_t fto = f->size - LOGS_FOOTER_BYTES;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto))) {
+    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) ||
+        (rc = pread_full(f->fd, ft, sizeof ft, fto))) {
         rc = err_set(err, rc, "%s: read: %s", path, strerror(errno));
         goto fail;
     }
-    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 92, LOGS_MAGIC, 8) != 0) {
+    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 72, LOGS_MAGIC, 8) != 0) {
         rc = CORRUPT(err, path, 0, "bad magic");
         goto fail;
     }
@@ -1036,12 +1320,12 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         rc = CORRUPT(err, path, 12, "unknown header flags");
         goto fail;
     }
-    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 84) != LOGS_VERSION) {
+    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 64) != LOGS_VERSION) {
         rc = err_set(err, ERR_UNSUPPORTED, "%s: log file version %u not supported", path,
                      load_u32le(hd + 8));
         goto fail;
     }
-    if (crc32c(0, ft, 88) != load_u32le(ft + 88)) {
+    if (crc32c(0, ft, 68) != load_u32le(ft + 68)) {
         rc = CORRUPT(err, path, fto, "footer checksum mismatch");
         goto fail;
     }
@@ -1052,12 +1336,7 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
     f->n_entries = load_u64le(ft + 40);
     f->min_ns = (int64_t)load_u64le(ft + 48);
     f->max_ns = (int64_t)load_u64le(ft + 56);
-    uint64_t dict_off = load_u64le(ft + 64);
-    uint32_t dict_clen = load_u32le(ft + 72), dict_rlen = load_u32le(ft + 76);
-    uint64_t chunks_at = LOGS_HEADER_BYTES + (uint64_t)dict_clen;
-    if ((dict_rlen ? dict_off != LOGS_HEADER_BYTES || dict_rlen > LOGS_DICT_MAX || dict_clen == 0
-                   : dict_off != 0 || dict_clen != 0 || load_u32le(ft + 80) != 0) ||
-        st_off < chunks_at || st_off > fto || st_clen > fto - st_off ||
+    if (st_off < LOGS_HEADER_BYTES || st_off > fto || st_clen > fto - st_off ||
         ci_off != st_off + st_clen ||
         ci_off + (uint64_t)f->n_chunks * LOGS_CHUNK_REC_BYTES != fto ||
         st_rlen > LOGS_STREAMS_RAW_MAX) {
@@ -1073,7 +1352,7 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         goto fail;
     }
     f->chunks = xrealloc(NULL, (f->n_chunks ? f->n_chunks : 1) * sizeof *f->chunks);
-    uint64_t expect = chunks_at;
+    uint64_t expect = LOGS_HEADER_BYTES;
     int64_t fmin = INT64_MAX, fmax = INT64_MIN;
     for (uint32_t i = 0; i < f->n_chunks; i++) {
         const uint8_t *q = cbuf + (size_t)i * LOGS_CHUNK_REC_BYTES;
@@ -1087,8 +1366,8 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         c->max_ts = (int64_t)load_u64le(q + 32);
         c->stream = load_u32le(q + 40);
         if (c->off != expect || c->clen > st_off - c->off || c->n == 0 ||
-            c->rlen > LOGS_CHUNK_RAW_MAX || c->min_ts > c->max_ts ||
-            c->stream >= f->n_streams || load_u32le(q + 44) != 0) {
+            c->rlen > LOGS_CHUNK_RAW_MAX || c->min_ts > c->max_ts || c->stream >= f->n_streams ||
+            load_u32le(q + 44) != 0) {
             free(cbuf);
             rc = CORRUPT(err, path, ci_off + (uint64_t)i * LOGS_CHUNK_REC_BYTES,
                          "bad chunk index entry");
@@ -1106,19 +1385,7 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         goto fail;
     }
     buf_t comp = BUF_INIT, raw = BUF_INIT;
-    if (dict_rlen) {
-        rc = read_frame(f, dict_off, dict_clen, dict_rlen, load_u32le(ft + 80), &comp, &raw, false);
-        if (!rc && !(f->ddict = ZSTD_createDDict(raw.pos, dict_rlen)))
-            rc = ERR_CORRUPT;
-        if (rc) {
-            buf_deinit(&comp);
-            buf_deinit(&raw);
-            rc = rc == ERR_IO ? err_set(err, rc, "%s: read: %s", path, strerror(errno))
-                              : CORRUPT(err, path, dict_off, "bad dictionary");
-            goto fail;
-        }
-    }
-    rc = read_frame(f, st_off, st_clen, st_rlen, load_u32le(ft + 16), &comp, &raw, false);
+    rc = read_frame(f, st_off, st_clen, st_rlen, load_u32le(ft + 16), &comp, &raw);
     buf_deinit(&comp);
     if (rc) {
         buf_deinit(&raw);
@@ -1148,7 +1415,6 @@ void logs_file_close(logs_file_t *f)
     free(f->chunks);
     arena_deinit(&f->a);
     ZSTD_freeDCtx(f->dctx);
-    ZSTD_freeDDict(f->ddict);
     free(f);
 }
 
@@ -1173,11 +1439,11 @@ int logs_file_verify(logs_file_t *f, err_t *err)
 
 typedef struct lsrc {
     uint32_t group;
-    lstream_t *hs;         /* head source, or NULL */
-    size_t lo, hi;         /* head: remaining entries [lo, hi); file: within the open chunk */
-    logs_file_t *f;        /* file source */
-    uint32_t c_lo, c_hi;   /* file: chunks not yet opened, [c_lo, c_hi) */
-    dchunk_t *dc;          /* file: the open chunk, or NULL (pending: key is a chunk bound) */
+    lstream_t *hs;       /* head source, or NULL */
+    size_t lo, hi;       /* head: remaining entries [lo, hi); file: within the open chunk */
+    logs_file_t *f;      /* file source */
+    uint32_t c_lo, c_hi; /* file: chunks not yet opened, [c_lo, c_hi) */
+    dchunk_t *dc;        /* file: the open chunk, or NULL (pending: key is a chunk bound) */
     int64_t key;
 } lsrc_t;
 
@@ -1632,7 +1898,8 @@ static int label_walk(logs_head_t *h, logs_file_t **files, size_t n_files, const
             if (overlaps(fs->min_ts, fs->max_ts, mint_ns, maxt_ns))
                 collect_labels(&set, &fs->labels, name);
         }
-    qsort(set.v, set.n, sizeof *set.v, str_ptr_cmp);
+    if (set.n)
+        qsort(set.v, set.n, sizeof *set.v, str_ptr_cmp);
     *out = set.n ? arena_alloc(a, set.n * sizeof **out) : NULL;
     for (size_t i = 0; i < set.n; i++)
         (*out)[i] = arena_str(a, set.v[i]);
@@ -1657,50 +1924,12 @@ int logs_label_values(logs_head_t *h, logs_file_t **files, size_t n_files, str_t
 
 /* ---- merge (compaction) ---- */
 
-/* Samples lines of up to 16 chunks spread over the inputs into a dictionary for their merge. */
-static void files_dict(logs_file_t **in, size_t n, buf_t *dict)
-{
-    enum { SAMPLE_CHUNKS = 16 };
-    uint64_t total = 0, n_chunks = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (uint32_t k = 0; k < in[i]->n_chunks; k++)
-            total += in[i]->chunks[k].rlen;
-        n_chunks += in[i]->n_chunks;
-    }
-    if (total < LOGS_DICT_MIN_INPUT)
-        return;
-    dchunk_t *d = calloc(1, sizeof *d);
-    if (!d)
-        abort();
-    uint64_t step = n_chunks / SAMPLE_CHUNKS ? n_chunks / SAMPLE_CHUNKS : 1, g = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (uint32_t k = 0; k < in[i]->n_chunks; k++, g++) {
-            if (g % step || load_chunk(in[i], k, d) != 0)
-                continue;
-            size_t budget = LOGS_DICT_TARGET / SAMPLE_CHUNKS, used = 0, all = 0;
-            for (size_t e = 0; e < d->n; e++)
-                all += d->line_len[e];
-            size_t every = all / budget ? all / budget : 1;
-            for (size_t e = 0; e < d->n && used < budget; e += every) {
-                dict_add_line(dict, (str_t){d->line[e], d->line_len[e]}, d->ts[e]);
-                used += d->line_len[e];
-            }
-        }
-    }
-    dchunk_free(d);
-}
-
 int logs_file_merge(logs_file_t **in, size_t n, const char *path, uint64_t *bytes, err_t *err)
 {
     lwriter_t w;
-    int rc = lw_init(&w, path, err);
+    int rc = lw_init(&w, path, LOGS_ZSTD_LEVEL_MERGE, err);
     if (rc)
         return rc;
-    buf_t dict = BUF_INIT;
-    files_dict(in, n, &dict);
-    if (buf_len(&dict))
-        lw_set_dict(&w, dict.pos, buf_len(&dict));
-    buf_deinit(&dict);
     uint32_t *next = calloc(n ? n : 1, sizeof *next);
     for (;;) {
         const labels_t *min = NULL;

@@ -37,9 +37,7 @@
 
 #define SPANS_CHUNK 4096u
 #define SPANS_NONE UINT32_MAX
-#ifndef SPANS_ZSTD_LEVEL
 #define SPANS_ZSTD_LEVEL 6
-#endif
 
 /* ---- small helpers ---- */
 
@@ -226,13 +224,20 @@ static void canon_put(buf_t *out, const db_span_t *s, int code)
 static int code_for_tag(uint8_t tag)
 {
     switch (tag) {
-    case 0x0a: return SPANS_F_TRACE_ID;
-    case 0x12: return SPANS_F_SPAN_ID;
-    case 0x22: return SPANS_F_PARENT;
-    case 0x2a: return SPANS_F_NAME;
-    case 0x30: return SPANS_F_KIND;
-    case 0x39: return SPANS_F_START;
-    case 0x41: return SPANS_F_END;
+    case 0x0a:
+        return SPANS_F_TRACE_ID;
+    case 0x12:
+        return SPANS_F_SPAN_ID;
+    case 0x22:
+        return SPANS_F_PARENT;
+    case 0x2a:
+        return SPANS_F_NAME;
+    case 0x30:
+        return SPANS_F_KIND;
+    case 0x39:
+        return SPANS_F_START;
+    case 0x41:
+        return SPANS_F_END;
     }
     return 0;
 }
@@ -426,9 +431,8 @@ int64_t spans_head_max_ns(const spans_head_t *h) { return h->max_ns; }
 
 uint64_t spans_head_bytes(const spans_head_t *h)
 {
-    return h->pbs.total_bytes + h->n_chunks * SPANS_CHUNK * sizeof(hspan_t) +
-           dict_bytes(&h->strs) + dict_bytes(&h->res) + dict_bytes(&h->scopes) +
-           h->traces.cap * 16;
+    return h->pbs.total_bytes + h->n_chunks * SPANS_CHUNK * sizeof(hspan_t) + dict_bytes(&h->strs) +
+           dict_bytes(&h->res) + dict_bytes(&h->scopes) + h->traces.cap * 16;
 }
 
 static void hs_to_span(const spans_head_t *h, const hspan_t *r, db_span_t *s)
@@ -482,7 +486,8 @@ size_t spans_head_trace(spans_head_t *h, const uint8_t trace_id[16], int64_t min
         }
         keys[n++] = (ordkey_t){r->start_ns, i};
     }
-    qsort(keys, n, sizeof *keys, ordkey_cmp);
+    if (n)
+        qsort(keys, n, sizeof *keys, ordkey_cmp);
     for (size_t i = 0; i < n; i++) {
         db_span_t s;
         hs_to_span(h, hs_at(h, keys[i].pos), &s);
@@ -511,8 +516,23 @@ bool spans_head_scan(spans_head_t *h, int64_t mint_ns, int64_t maxt_ns,
 
 /* ---- file writer ---- */
 
-enum { COL_SPANID, COL_PARENT, COL_EXPLICIT, COL_START, COL_DUR, COL_NAME, COL_SVC, COL_KIND,
-       COL_STATUS, COL_RES, COL_SCOPE, COL_RECIPE, COL_PBLEN, COL_PB, N_COLS };
+enum {
+    COL_SPANID,
+    COL_PARENT,
+    COL_EXPLICIT,
+    COL_START,
+    COL_DUR,
+    COL_NAME,
+    COL_SVC,
+    COL_KIND,
+    COL_STATUS,
+    COL_RES,
+    COL_SCOPE,
+    COL_RECIPE,
+    COL_PBLEN,
+    COL_PB,
+    N_COLS
+};
 
 typedef struct swriter {
     const char *path;
@@ -847,7 +867,8 @@ typedef struct page_rec {
     int64_t min_ns, max_ns;
 } page_rec_t;
 
-/* A decoded page: span strs point into raw (names), pbs (span protobufs) and the file dictionary. */
+/* A decoded page: span strs point into raw (names), pbs (span protobufs) and the file dictionary.
+ */
 typedef struct dpage {
     uint32_t idx;
     bool valid;
@@ -1160,7 +1181,8 @@ int spans_file_open(const char *path, spans_file_t **out, err_t *err)
         goto fail;
     }
     uint64_t fto = f->size - SPANS_FOOTER_BYTES;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto))) {
+    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) ||
+        (rc = pread_full(f->fd, ft, sizeof ft, fto))) {
         rc = err_set(err, rc, "%s: read: %s", path, strerror(errno));
         goto fail;
     }
@@ -1358,6 +1380,7 @@ int spans_file_verify(spans_file_t *f, err_t *err)
     memset(&d, 0, sizeof d);
     uint64_t seen_traces = 0;
     const uint8_t *prev = NULL;
+    int64_t last_start = INT64_MIN;
     int rc = 0;
     for (uint32_t pg = 0; pg < f->n_pages && !rc; pg++) {
         const page_rec_t *pr = &f->pages[pg];
@@ -1374,6 +1397,10 @@ int spans_file_verify(spans_file_t *f, err_t *err)
                 break;
             }
             bool first = !prev || memcmp(prev, s->trace_id, 16) != 0;
+            if (!first && s->start_ns < last_start) {
+                rc = CORRUPT(err, f->path, pr->off, "spans of a trace out of start order");
+                break;
+            }
             if (first) {
                 const uint8_t *rec = f->traces + seen_traces * SPANS_TRACE_REC_BYTES;
                 if (seen_traces >= f->n_traces || memcmp(rec, s->trace_id, 16) != 0 ||
@@ -1384,6 +1411,7 @@ int spans_file_verify(spans_file_t *f, err_t *err)
                 seen_traces++;
             }
             prev = f->traces + (seen_traces - 1) * SPANS_TRACE_REC_BYTES;
+            last_start = s->start_ns;
         }
     }
     if (!rc && seen_traces != f->n_traces)
@@ -1426,14 +1454,12 @@ typedef struct mspan {
     size_t seq;
 } mspan_t;
 
+/* By start, then input order (so rewriting one file keeps its order exactly). */
 static int mspan_cmp(const void *a, const void *b)
 {
     const mspan_t *x = a, *y = b;
     if (x->s.start_ns != y->s.start_ns)
         return x->s.start_ns < y->s.start_ns ? -1 : 1;
-    int c = memcmp(x->s.span_id, y->s.span_id, 8);
-    if (c)
-        return c;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -1502,10 +1528,15 @@ int spans_file_merge(spans_file_t **in, size_t n, const char *path, uint64_t *by
         if (rc)
             break;
         qsort(v, nv, sizeof *v, mspan_cmp);
+        size_t run = 0; /* first span with the current start */
         for (size_t i = 0; i < nv && !w.rc; i++) {
-            if (i && mspan_same(&v[i - 1].s, &v[i].s))
-                continue; /* the same span stored twice (a retried export) */
-            w_add(&w, &v[i].s);
+            if (v[i].s.start_ns != v[run].s.start_ns)
+                run = i;
+            bool dup = false; /* the same span stored twice (a retried export) */
+            for (size_t j = run; j < i && !dup; j++)
+                dup = mspan_same(&v[j].s, &v[i].s);
+            if (!dup)
+                w_add(&w, &v[i].s);
         }
     }
     for (size_t i = 0; i < n; i++)

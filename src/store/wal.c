@@ -63,8 +63,8 @@ struct wal {
     int efd;
 
     /* Owner thread only. */
-    uint32_t next_seq;      /* number of the segment records are being logically added to */
-    uint64_t seg_fill;      /* logical bytes in that segment */
+    uint32_t next_seq; /* number of the segment records are being logically added to */
+    uint64_t seg_fill; /* logical bytes in that segment */
     bool started;
 
     /* Writer thread only. */
@@ -75,19 +75,19 @@ struct wal {
 
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t wake;   /* writer waits for work */
-    pthread_cond_t done;   /* wal_sync waits for progress */
+    pthread_cond_t wake; /* writer waits for work */
+    pthread_cond_t done; /* wal_sync waits for progress */
     /* Guarded by mu. */
     buf_t pend;
     marks_t pmarks;
-    uint64_t pend_lsn;     /* LSN of the first byte in pend */
+    uint64_t pend_lsn; /* LSN of the first byte in pend */
     uint64_t durable_lsn;
     int error;
     bool stop, abandon, exited;
     segment_t *segs;
     size_t n_segs, segs_cap;
     uint64_t bytes_written, fsyncs;
-    wal_stats_t rstats;    /* replay figures */
+    wal_stats_t rstats; /* replay figures */
 };
 
 wal_faults_t wal__faults;
@@ -342,15 +342,14 @@ int wal_replay(wal_t *w, wal_replay_cb cb, void *arg, err_t *err)
             if (cb(arg, type, pl, n) != 0) {
                 char path[4096];
                 seg_path(w, w->segs[i].seq, path, sizeof path);
-                log_error("wal: record could not be applied", "file=%s offset=%llu type=%u",
-                          path, (unsigned long long)off, type);
+                log_error("wal: record could not be applied", "file=%s offset=%llu type=%u", path,
+                          (unsigned long long)off, type);
             }
             p = pl + n;
         }
         unmap_segment(&m);
     }
-    log_debug("wal replayed", "records=%llu ms=%lld",
-              (unsigned long long)w->rstats.replay_records,
+    log_debug("wal replayed", "records=%llu ms=%lld", (unsigned long long)w->rstats.replay_records,
               (long long)((clock_mono_ns() - t0) / 1000000));
     return 0;
 }

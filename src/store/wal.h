@@ -23,7 +23,7 @@
 typedef struct wal wal_t;
 
 typedef struct wal_opts {
-    const char *dir;            /* the segment directory itself, created if missing */
+    const char *dir; /* the segment directory itself, created if missing */
     wal_fsync_mode_t mode;
     uint64_t segment_bytes;     /* 0 = WAL_SEGMENT_BYTES */
     uint64_t pending_max_bytes; /* 0 = 64 MiB: wal_overloaded() beyond this */

@@ -169,8 +169,7 @@ TEST(open_empty_commit_select_reopen)
     CHECK_EQ_U64(st.blocks, 1);
     CHECK_EQ_U64(st.block_samples, 200);
     CHECK_EQ_U64(st.head_samples, 0);
-    CHECK_EQ_INT(read_series(db, "up{job=~\"a|b\"}", INT64_MIN, INT64_MAX, ts, vs, 300, &ns),
-                 200);
+    CHECK_EQ_INT(read_series(db, "up{job=~\"a|b\"}", INT64_MIN, INT64_MAX, ts, vs, 300, &ns), 200);
     CHECK_EQ_INT(read_series(db, "up{job=\"b\"}", 16000, 16000, ts, vs, 300, &ns), 1);
     CHECK_EQ_DBL(vs[0], -1);
     /* Order state survived: a duplicate with another value is still refused. */
@@ -235,15 +234,14 @@ TEST(labels_and_metadata_survive_restart)
         REQUIRE(n == 2);
         CHECK_EQ_STRN(v[0], "__name__");
         CHECK_EQ_STRN(v[1], "job");
-        REQUIRE_OK(db_label_values(db, STR("job"), NULL, 0, INT64_MIN, INT64_MAX, &ar, &v, &n,
-                                   &err));
+        REQUIRE_OK(
+            db_label_values(db, STR("job"), NULL, 0, INT64_MIN, INT64_MAX, &ar, &v, &n, &err));
         REQUIRE(n == 2);
         CHECK_EQ_STRN(v[0], "api");
         CHECK_EQ_STRN(v[1], "web");
         matcher_t m;
         matcher_init(&m, MATCH_EQ, STR("__name__"), STR("up"), NULL);
-        REQUIRE_OK(db_label_values(db, STR("job"), &m, 1, INT64_MIN, INT64_MAX, &ar, &v, &n,
-                                   &err));
+        REQUIRE_OK(db_label_values(db, STR("job"), &m, 1, INT64_MIN, INT64_MAX, &ar, &v, &n, &err));
         CHECK_EQ_INT(n, 1);
         /* Outside the data's time range: nothing. */
         REQUIRE_OK(db_label_names(db, NULL, 0, 5000, 6000, &ar, &v, &n, &err));
@@ -433,10 +431,10 @@ TEST(order_rules_and_reasons)
     REQUIRE(db);
     db_batch_t *b = db_batch_new();
     sample(b, "o", "a", 1000000, 1);
-    sample(b, "o", "a", 1000000, 1);       /* same value: dropped silently */
+    sample(b, "o", "a", 1000000, 1);         /* same value: dropped silently */
     sample(b, "o", "a", 1000000 - 30000, 2); /* within the window */
     sample(b, "o", "a", 1000000 - 90000, 3); /* too far back */
-    sample(b, "o", "a", 1000000, 7);       /* same ts, other value */
+    sample(b, "o", "a", 1000000, 7);         /* same ts, other value */
     label_t bad[] = {{STR("a"), STR("1")}, {STR("a"), STR("2")}};
     labels_t lb = {bad, 2};
     db_batch_add_sample(b, &lb, 1, 1);
@@ -444,8 +442,8 @@ TEST(order_rules_and_reasons)
     REQUIRE_OK(commit_wait(db, b, &a));
     CHECK_EQ_U64(a.res.samples_accepted, 3);
     CHECK_EQ_U64(a.res.samples_rejected, 3);
-    CHECK(strstr(a.res.reject_reason, "out of order sample for series {__name__=\"o\", job=\"a\"}") !=
-          NULL);
+    CHECK(strstr(a.res.reject_reason,
+                 "out of order sample for series {__name__=\"o\", job=\"a\"}") != NULL);
     int64_t ts[10];
     double vs[10];
     size_t ns;
@@ -806,5 +804,98 @@ TEST(closed_and_null_callbacks)
     ack_t a;
     REQUIRE_OK(commit_wait(db, db_batch_new(), &a));
     CHECK_EQ_INT(a.status, 0);
+    db_close(db);
+}
+
+TEST(head_max_bytes_cuts_on_commit)
+{
+    const char *dir = test_tmpdir();
+    db_opts_t o;
+    db_opts_default(&o);
+    o.dir = dir;
+    o.retention_ms = 0;
+    o.head_max_bytes = 64 << 10;
+    db_t *db = open_opts(&o);
+    REQUIRE(db);
+    ack_t a;
+    for (int r = 0; r < 20; r++) {
+        db_batch_t *b = db_batch_new();
+        for (int s = 0; s < 50; s++) {
+            char job[16];
+            snprintf(job, sizeof job, "j%d", s);
+            for (int k = 0; k < 20; k++)
+                sample(b, "big", job, (int64_t)(r * 20 + k) * 1000, k * 0.37 + r);
+        }
+        REQUIRE_OK(commit_wait(db, b, &a));
+    }
+    db_stats_t st;
+    db_get_stats(db, &st);
+    CHECK(st.blocks >= 1);
+    CHECK_EQ_U64(st.block_samples + st.head_samples, 20 * 50 * 20);
+    static int64_t ts[20000];
+    static double vs[20000];
+    size_t ns;
+    CHECK_EQ_INT(read_series(db, "big", INT64_MIN, INT64_MAX, ts, vs, 20000, &ns), 20000);
+    db_close(db);
+}
+
+TEST(crash_between_block_and_checkpoint_dedupes)
+{
+    const char *dir = test_tmpdir();
+    char cmd[8192];
+    db_t *db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    db_batch_t *b = db_batch_new();
+    for (int i = 0; i < 10; i++)
+        sample(b, "d", "a", i * 1000, i);
+    db_span_t s;
+    span_of(&s, 3, 1, 1000);
+    db_batch_add_span(b, &s);
+    ack_t a;
+    REQUIRE_OK(commit_wait(db, b, &a));
+    db__abandon(db);
+    /* Keep the WAL as it was before the cut, cut, then put the old WAL back: the state after a
+     * crash that hit between writing the block and deleting the old segments. */
+    snprintf(cmd, sizeof cmd, "cp -r '%s/wal' '%s/wal.bak'", dir, dir);
+    REQUIRE(system(cmd) == 0);
+    db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    db_close(db);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/wal' && mv '%s/wal.bak' '%s/wal'", dir, dir, dir);
+    REQUIRE(system(cmd) == 0);
+    db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    db_stats_t st;
+    db_get_stats(db, &st);
+    CHECK_EQ_U64(st.block_samples, 10);
+    CHECK_EQ_U64(st.head_samples, 10);
+    int64_t ts[40];
+    double vs[40];
+    size_t ns;
+    CHECK_EQ_INT(read_series(db, "d", INT64_MIN, INT64_MAX, ts, vs, 40, &ns), 10);
+    uint8_t tid[16];
+    memset(tid, 3, 16);
+    trace_n = 0;
+    trace_prev = INT64_MIN;
+    CHECK_OK(db_trace_get(db, tid, 0, 0, trace_cb, NULL));
+    CHECK_EQ_INT(trace_n, 1);
+    db_close(db); /* a second, overlapping block */
+    db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    db_get_stats(db, &st);
+    CHECK_EQ_U64(st.blocks, 2);
+    CHECK_EQ_INT(read_series(db, "d", INT64_MIN, INT64_MAX, ts, vs, 40, &ns), 10);
+    /* Once their window has passed, compaction folds them into one, deduplicated. */
+    db_maintain(db, clock_now_ms() + 30LL * 24 * 3600 * 1000);
+    db_get_stats(db, &st);
+    CHECK_EQ_U64(st.blocks, 1);
+    CHECK_EQ_U64(st.block_samples, 10);
+    CHECK_EQ_INT(read_series(db, "d", INT64_MIN, INT64_MAX, ts, vs, 40, &ns), 10);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_INT(ts[i], i * 1000);
+    trace_n = 0;
+    trace_prev = INT64_MIN;
+    CHECK_OK(db_trace_get(db, tid, 0, 0, trace_cb, NULL));
+    CHECK_EQ_INT(trace_n, 1);
     db_close(db);
 }

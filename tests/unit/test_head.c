@@ -5,7 +5,10 @@
 #include "store/index.h"
 #include "test.h"
 
-#define L(n, v) {STR(n), STR(v)}
+#define L(n, v)                                                                                    \
+    {                                                                                              \
+        STR(n), STR(v)                                                                             \
+    }
 
 static head_series_t *mk(head_t *h, label_t *v, size_t n)
 {

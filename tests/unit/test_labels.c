@@ -4,7 +4,10 @@
 #include "store/labels.h"
 #include "test.h"
 
-#define L(n, v) {STR(n), STR(v)}
+#define L(n, v)                                                                                    \
+    {                                                                                              \
+        STR(n), STR(v)                                                                             \
+    }
 
 TEST(sort_and_duplicates)
 {
@@ -127,8 +130,9 @@ TEST(regex_semantics)
     CHECK(!re(".+", ""));
     CHECK(re("(?i)FOO", "foo"));
     CHECK(re("é+", "éé"));
-    CHECK(re("[^a]", "é"));      /* a character, not a byte */
-    CHECK(!re("a.c", "a\xff" "c")); /* invalid UTF-8 subject: no crash, no match */
+    CHECK(re("[^a]", "é")); /* a character, not a byte */
+    CHECK(!re("a.c", "a\xff"
+                     "c")); /* invalid UTF-8 subject: no crash, no match */
     CHECK(re("a\\d+", "a123"));
     CHECK(re("(?P<x>a)b", "ab"));
 }
@@ -184,8 +188,9 @@ TEST(parse_selectors)
     CHECK_EQ_STRN(ms[0].value, "up");
     CHECK_EQ_INT(ms[0].type, MATCH_EQ);
 
-    REQUIRE_OK(parse(" ns:rule_1 { job = \"a\\\"b\", c=~'d.*', e!=``, f!~\"g\\x41\\u00e9\\101\", } ",
-                     &a, &ms, &n, &err));
+    REQUIRE_OK(
+        parse(" ns:rule_1 { job = \"a\\\"b\", c=~'d.*', e!=``, f!~\"g\\x41\\u00e9\\101\", } ", &a,
+              &ms, &n, &err));
     REQUIRE(n == 5);
     CHECK_EQ_STRN(ms[0].value, "ns:rule_1");
     CHECK_EQ_STRN(ms[1].name, "job");
@@ -195,7 +200,8 @@ TEST(parse_selectors)
     CHECK_EQ_INT(ms[3].type, MATCH_NEQ);
     CHECK_EQ_STRN(ms[3].value, "");
     CHECK_EQ_INT(ms[4].type, MATCH_NRE);
-    CHECK_EQ_STRN(ms[4].value, "gA\xc3\xa9" "A");
+    CHECK_EQ_STRN(ms[4].value, "gA\xc3\xa9"
+                               "A");
     label_t v[] = {L("__name__", "ns:rule_1"), L("c", "dx"), L("e", "1"), L("job", "a\"b")};
     labels_t ls = {v, 4};
     CHECK(matchers_match(ms, n, &ls));

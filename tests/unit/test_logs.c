@@ -61,7 +61,9 @@ static bool col_cb(void *arg, const db_log_entry_t *e)
         c->order_ok = false;
     c->last_ts = e->ts_ns;
     labels_format(&c->out, e->stream);
-    buf_printf(&c->out, "|%lld|%.*s|", (long long)e->ts_ns, STR_FMT(e->line));
+    buf_printf(&c->out, "|%lld|", (long long)e->ts_ns);
+    buf_put_str(&c->out, e->line); /* lines may hold NUL bytes */
+    buf_putc(&c->out, '|');
     labels_format(&c->out, e->meta);
     buf_putc(&c->out, '\n');
     c->n++;
@@ -92,8 +94,8 @@ TEST(head_out_of_order_and_duplicates)
     labels_t m1 = ls_make(&a, "trace_id=abc");
     CHECK(logs_head_append(h, &s1, 100, STR("a"), NULL));
     CHECK(logs_head_append(h, &s1, 200, STR("b"), &m1));
-    CHECK(!logs_head_append(h, &s1, 200, STR("b"), NULL)); /* exact duplicate */
-    CHECK(logs_head_append(h, &s1, 200, STR("b2"), NULL)); /* same ts, other line */
+    CHECK(!logs_head_append(h, &s1, 200, STR("b"), NULL));   /* exact duplicate */
+    CHECK(logs_head_append(h, &s1, 200, STR("b2"), NULL));   /* same ts, other line */
     CHECK(logs_head_append(h, &s1, 50, STR("early"), NULL)); /* out of order */
     CHECK(!logs_head_append(h, &s1, 100, STR("a"), NULL));   /* duplicate in an older run */
     CHECK(!logs_head_append(h, &s1, 50, STR("early"), NULL));
@@ -157,7 +159,8 @@ TEST(head_random_order_matches_reference)
     uint32_t seq = 0;
     for (int i = 0; i < N; i++) {
         /* mostly increasing with jitter, some far in the past, many duplicates */
-        int64_t ts = (i % 10 == 0) ? (int64_t)(rnd() % 1000) * 7 : (int64_t)i * 7 - (int64_t)(rnd() % 50);
+        int64_t ts =
+            (i % 10 == 0) ? (int64_t)(rnd() % 1000) * 7 : (int64_t)i * 7 - (int64_t)(rnd() % 50);
         char line[24];
         snprintf(line, sizeof line, "l%u", (unsigned)(rnd() % 3));
         bool dup = false;
@@ -220,7 +223,8 @@ static logs_head_t *build_head(arena_t *a, int n_per, int64_t t0, int phase)
         labels_t meta = ls_make(a, meta_spec);
         for (int i = phase; i < n_per; i += 2) {
             char line[128];
-            snprintf(line, sizeof line, "{\"msg\":\"entry %d of stream %d\",\"n\":%d}", i, s, i * s);
+            snprintf(line, sizeof line, "{\"msg\":\"entry %d of stream %d\",\"n\":%d}", i, s,
+                     i * s);
             logs_head_append(h, &ls, t0 + (int64_t)i * 10 + s, str_cstr(line),
                              i % 3 ? &meta : NULL);
         }
@@ -264,19 +268,22 @@ TEST(select_files_and_head_with_matchers_and_limits)
     /* backward with a limit: the newest first */
     CHECK_OK(select_all(h, f, 2, ms, 2, INT64_MIN, INT64_MAX, true, 4, &c));
     CHECK(c.order_ok);
-    CHECK_EQ_STR(buf_cstr(&c.out),
-                 "{app=\"a1\", level=\"error\"}|1000000|newest|{}\n"
-                 "{app=\"a1\", level=\"error\"}|29993|{\"msg\":\"entry 2999 of stream 3\",\"n\":8997}|{trace_id=\"t3\"}\n"
-                 "{app=\"a0\", level=\"error\"}|29991|{\"msg\":\"entry 2999 of stream 1\",\"n\":2999}|{trace_id=\"t1\"}\n"
-                 "{app=\"a1\", level=\"error\"}|29983|{\"msg\":\"entry 2998 of stream 3\",\"n\":8994}|{trace_id=\"t3\"}\n");
+    CHECK_EQ_STR(buf_cstr(&c.out), "{app=\"a1\", level=\"error\"}|1000000|newest|{}\n"
+                                   "{app=\"a1\", level=\"error\"}|29993|{\"msg\":\"entry 2999 of "
+                                   "stream 3\",\"n\":8997}|{trace_id=\"t3\"}\n"
+                                   "{app=\"a0\", level=\"error\"}|29991|{\"msg\":\"entry 2999 of "
+                                   "stream 1\",\"n\":2999}|{trace_id=\"t1\"}\n"
+                                   "{app=\"a1\", level=\"error\"}|29983|{\"msg\":\"entry 2998 of "
+                                   "stream 3\",\"n\":8994}|{trace_id=\"t3\"}\n");
     buf_deinit(&c.out);
 
     /* forward with a limit and a time range */
     CHECK_OK(select_all(h, f, 2, ms, 1, 15000, 15100, false, 3, &c));
-    CHECK_EQ_STR(buf_cstr(&c.out),
-                 "{app=\"a0\", level=\"error\"}|15001|{\"msg\":\"entry 1500 of stream 1\",\"n\":1500}|{}\n"
-                 "{app=\"a1\", level=\"error\"}|15003|{\"msg\":\"entry 1500 of stream 3\",\"n\":4500}|{}\n"
-                 "{app=\"a2\", level=\"error\"}|15005|{\"msg\":\"entry 1500 of stream 5\",\"n\":7500}|{}\n");
+    CHECK_EQ_STR(
+        buf_cstr(&c.out),
+        "{app=\"a0\", level=\"error\"}|15001|{\"msg\":\"entry 1500 of stream 1\",\"n\":1500}|{}\n"
+        "{app=\"a1\", level=\"error\"}|15003|{\"msg\":\"entry 1500 of stream 3\",\"n\":4500}|{}\n"
+        "{app=\"a2\", level=\"error\"}|15005|{\"msg\":\"entry 1500 of stream 5\",\"n\":7500}|{}\n");
     buf_deinit(&c.out);
     CHECK_OK(select_all(h, f, 2, ms, 1, 15000, 15100, true, 0, &c));
     CHECK(c.order_ok);
@@ -382,6 +389,103 @@ TEST(file_empty)
     buf_deinit(&c.out);
     logs_file_close(f);
     logs_head_free(h);
+}
+
+/* Lines that stress the chunk transforms (timestamps cut out of the text, JSON templates) come
+ * back byte for byte. */
+TEST(file_line_encodings_round_trip)
+{
+    arena_t a;
+    arena_init(&a, 0);
+    logs_head_t *h = logs_head_new();
+    labels_t ls = ls_make(&a, "job=enc");
+    const int64_t ts = 1795299609410123456LL; /* 2026-11-21T22:20:09.410123456Z */
+    static const char *lines[] = {
+        "{\"time\":\"2026-11-21T22:20:09.410Z\",\"msg\":\"ms\"}",
+        "{\"time\":\"2026-11-21T22:20:09.410123Z\",\"msg\":\"us\"}",
+        "{\"time\":\"2026-11-21T22:20:09.410123456Z\",\"msg\":\"ns\"}",
+        "2026-11-21T22:20:09Z seconds at the start",
+        "at the end 2026-11-21T22:20:09.410Z",
+        "2026-11-21T22:20:09.410Z",
+        "{\"ts\":1795299609410,\"level\":\"info\"}",
+        "{\"ts\":1795299609410123456,\"level\":\"info\"}",
+        "{\"ts\":17952996094109,\"note\":\"ms digits inside a longer number\"}",
+        "2026-11-21T22:20:09.411Z is not this entry's time",
+        "{\"a\": 1, \"b\": \"two\", \"c\": [1, {\"d\": \"}]\"}], \"e\": null}",
+        "{\"a\":1, \"b\":2}",
+        "{\"a\": 1,\"b\": 2}",
+        "{\"k\\\"ey\":\"v\\\\\",\"\":\"empty key\",\"k\\\"ey\":\"dup\"}",
+        "{}",
+        "{\"a\":}",
+        "{\"a\":1} ",
+        " {\"a\":1}",
+        "{\"a\":1,}",
+        "{\"a\":\"unterminated}",
+        "{\"a\":tr ue}",
+        "{\"nested\":{\"x\":{\"y\":[[[]]]}},\"z\":-1.5e+10}",
+        "{\"bin\":\"\xc3\xa9\xe2\x82\xac\",\"n\":0}",
+        "",
+        "plain text without any structure",
+        "{\"a\":1}",
+    };
+    size_t n = sizeof lines / sizeof lines[0];
+    buf_t want = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        CHECK(logs_head_append(h, &ls, ts, str_cstr(lines[i]), NULL));
+        buf_printf(&want, "{job=\"enc\"}|%lld|%s|{}\n", (long long)ts, lines[i]);
+    }
+    /* a line with NUL bytes, one longer than a chunk, one with 70 fields, and enough distinct
+     * keys and templates to pass the per-chunk limits */
+    static const char nul[] = "{\"a\":\"x\0y\"}";
+    CHECK(logs_head_append(h, &ls, ts + 1, str_from(nul, sizeof nul - 1), NULL));
+    buf_printf(&want, "{job=\"enc\"}|%lld|", (long long)ts + 1);
+    buf_append(&want, nul, sizeof nul - 1);
+    buf_puts(&want, "|{}\n");
+    buf_t big = BUF_INIT;
+    buf_puts(&big, "{\"big\":\"");
+    for (int i = 0; i < 100000; i++)
+        buf_putc(&big, (char)('a' + i % 26));
+    buf_puts(&big, "\"}");
+    CHECK(logs_head_append(h, &ls, ts + 2, buf_str(&big), NULL));
+    buf_printf(&want, "{job=\"enc\"}|%lld|%.*s|{}\n", (long long)ts + 2, STR_FMT(buf_str(&big)));
+    buf_clear(&big);
+    buf_putc(&big, '{');
+    for (int i = 0; i < 70; i++)
+        buf_printf(&big, "%s\"f%d\":%d", i ? "," : "", i, i);
+    buf_putc(&big, '}');
+    CHECK(logs_head_append(h, &ls, ts + 3, buf_str(&big), NULL));
+    buf_printf(&want, "{job=\"enc\"}|%lld|%.*s|{}\n", (long long)ts + 3, STR_FMT(buf_str(&big)));
+    for (int i = 0; i < 600; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "{\"key%d\":%d,\"k%d\":true}", i, i, i % 300);
+        CHECK(logs_head_append(h, &ls, ts + 4 + i, str_cstr(line), NULL));
+        buf_printf(&want, "{job=\"enc\"}|%lld|%s|{}\n", (long long)ts + 4 + i, line);
+    }
+    err_t err = {0};
+    const char *path = tmp_path("enc.logs");
+    REQUIRE_OK(logs_head_write(h, path, NULL, &err));
+    logs_file_t *f;
+    REQUIRE_OK(logs_file_open(path, &f, &err));
+    CHECK_OK(logs_file_verify(f, &err));
+    col_t c;
+    CHECK_OK(select_all(NULL, &f, 1, NULL, 0, INT64_MIN, INT64_MAX, false, 0, &c));
+    CHECK_EQ_U64(c.n, n + 3 + 600);
+    CHECK(buf_len(&c.out) == buf_len(&want) && memcmp(c.out.pos, want.pos, buf_len(&want)) == 0);
+    buf_deinit(&c.out);
+    /* and once more through a merge (decode, re-encode) */
+    const char *path2 = tmp_path("enc2.logs");
+    REQUIRE_OK(logs_file_merge(&f, 1, path2, NULL, &err));
+    logs_file_t *g;
+    REQUIRE_OK(logs_file_open(path2, &g, &err));
+    CHECK_OK(select_all(NULL, &g, 1, NULL, 0, INT64_MIN, INT64_MAX, false, 0, &c));
+    CHECK(buf_len(&c.out) == buf_len(&want) && memcmp(c.out.pos, want.pos, buf_len(&want)) == 0);
+    buf_deinit(&c.out);
+    logs_file_close(g);
+    logs_file_close(f);
+    buf_deinit(&big);
+    buf_deinit(&want);
+    logs_head_free(h);
+    arena_deinit(&a);
 }
 
 static uint8_t *read_all(const char *path, size_t *n)
@@ -540,8 +644,8 @@ static const char *paths[] = {"/api/v1/tests", "/api/v1/runs/%u", "/api/v1/skill
 
 static void uuid(char *out, uint64_t a, uint64_t b)
 {
-    snprintf(out, 37, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
-             (unsigned)a & 0xfff, (unsigned)(b >> 48) & 0xfff,
+    snprintf(out, 37, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff, (unsigned)(b >> 48) & 0xfff,
              (unsigned long long)(b & 0xffffffffffffULL));
 }
 
@@ -569,21 +673,23 @@ static size_t json_line(char *out, size_t cap, int64_t ts_ns, int svc, uint64_t 
                      when, rnd() % 4 ? "GET" : "POST", path, rnd() % 20 ? 200 : 404,
                      (double)(rnd() % 30000) / 10, (unsigned)(rnd() % 40000), rid);
     } else if (kind < 80) {
-        n = snprintf(out, cap,
-                     "{\"time\":\"%s\",\"level\":\"info\",\"event\":\"api_request\",\"model\":\"%s\","
-                     "\"input_tokens\":%u,\"output_tokens\":%u,\"cache_read_tokens\":%u,"
-                     "\"cost_usd\":%.4f,\"duration_ms\":%u,\"session_id\":\"%s\"}",
-                     when, models[rnd() % 3], (unsigned)(rnd() % 30000), (unsigned)(rnd() % 4000),
-                     (unsigned)(rnd() % 100000), (double)(rnd() % 100000) / 1e5,
-                     (unsigned)(rnd() % 60000), sid);
+        n = snprintf(
+            out, cap,
+            "{\"time\":\"%s\",\"level\":\"info\",\"event\":\"api_request\",\"model\":\"%s\","
+            "\"input_tokens\":%u,\"output_tokens\":%u,\"cache_read_tokens\":%u,"
+            "\"cost_usd\":%.4f,\"duration_ms\":%u,\"session_id\":\"%s\"}",
+            when, models[rnd() % 3], (unsigned)(rnd() % 30000), (unsigned)(rnd() % 4000),
+            (unsigned)(rnd() % 100000), (double)(rnd() % 100000) / 1e5, (unsigned)(rnd() % 60000),
+            sid);
     } else if (kind < 95) {
-        n = snprintf(out, cap,
-                     "{\"time\":\"%s\",\"level\":\"info\",\"logger\":\"skill.runner\",\"msg\":\"test "
-                     "finished\",\"test\":\"skills/svc%d/case_%03u\",\"result\":\"%s\",\"duration_s\":"
-                     "%.2f,\"attempt\":%u,\"commit\":\"%012llx\",\"session_id\":\"%s\"}",
-                     when, svc, (unsigned)(rnd() % 300), rnd() % 8 ? "passed" : "failed",
-                     (double)(rnd() % 60000) / 1000, (unsigned)(1 + rnd() % 3),
-                     (unsigned long long)(session * 0x51ed27f1ULL & 0xffffffffffffULL), sid);
+        n = snprintf(
+            out, cap,
+            "{\"time\":\"%s\",\"level\":\"info\",\"logger\":\"skill.runner\",\"msg\":\"test "
+            "finished\",\"test\":\"skills/svc%d/case_%03u\",\"result\":\"%s\",\"duration_s\":"
+            "%.2f,\"attempt\":%u,\"commit\":\"%012llx\",\"session_id\":\"%s\"}",
+            when, svc, (unsigned)(rnd() % 300), rnd() % 8 ? "passed" : "failed",
+            (double)(rnd() % 60000) / 1000, (unsigned)(1 + rnd() % 3),
+            (unsigned long long)(session * 0x51ed27f1ULL & 0xffffffffffffULL), sid);
     } else {
         n = snprintf(out, cap,
                      "{\"time\":\"%s\",\"level\":\"warn\",\"logger\":\"llm.client\",\"msg\":\"rate "
@@ -609,14 +715,39 @@ TEST(size_on_json_workload)
     int n = getenv("SKILLSCOPE_REPORT") ? 400000 : 40000;
     int64_t ts = 1795299609410000000LL;
     uint64_t raw = 0;
+    /* lines generated first so that the append rate below is the head's alone */
+    buf_t text = BUF_INIT;
+    size_t *ends = malloc((size_t)n * sizeof *ends);
+    int64_t *tss = malloc((size_t)n * sizeof *tss);
+    int *sid = malloc((size_t)n * sizeof *sid);
     char line[1024];
     for (int i = 0; i < n; i++) {
         ts += (int64_t)(rnd() % 20000000); /* ~100 lines a second overall */
         int s = (int)(rnd() % 12);
-        size_t len = json_line(line, sizeof line, ts, s % 6, (uint64_t)(i / 500) * 12 + (uint64_t)s);
+        size_t len =
+            json_line(line, sizeof line, ts, s % 6, (uint64_t)(i / 500) * 12 + (uint64_t)s);
         raw += len;
-        logs_head_append(h, &streams[s], ts, str_from(line, len), NULL);
+        buf_append(&text, line, len);
+        ends[i] = buf_len(&text);
+        tss[i] = ts;
+        sid[i] = s;
     }
+    struct timespec a0, a1;
+    clock_gettime(CLOCK_MONOTONIC, &a0);
+    for (int i = 0; i < n; i++) {
+        size_t start = i ? ends[i - 1] : 0;
+        logs_head_append(h, &streams[sid[i]], tss[i],
+                         str_from((const char *)text.pos + start, ends[i] - start), NULL);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &a1);
+    double asecs = (double)(a1.tv_sec - a0.tv_sec) + (double)(a1.tv_nsec - a0.tv_nsec) / 1e9;
+    if (getenv("SKILLSCOPE_REPORT"))
+        printf("logs head: %.0f appends/s, %.1f B of head memory per line\n", n / asecs,
+               (double)logs_head_bytes(h) / n);
+    buf_deinit(&text);
+    free(ends);
+    free(tss);
+    free(sid);
     const char *path = tmp_path("size.logs");
     uint64_t bytes = 0;
     err_t err = {0};
@@ -626,9 +757,10 @@ TEST(size_on_json_workload)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (getenv("SKILLSCOPE_REPORT"))
-        printf("logs: %d lines, %.1f B/line raw, %.1f B/line stored (%.2fx), written at %.0f MB/s\n",
-               n, (double)raw / n, (double)bytes / n, (double)raw / (double)bytes,
-               (double)raw / secs / 1e6);
+        printf(
+            "logs: %d lines, %.1f B/line raw, %.1f B/line stored (%.2fx), written at %.0f MB/s\n",
+            n, (double)raw / n, (double)bytes / n, (double)raw / (double)bytes,
+            (double)raw / secs / 1e6);
     CHECK(bytes < raw / 4);
     logs_file_t *f;
     REQUIRE_OK(logs_file_open(path, &f, &err));

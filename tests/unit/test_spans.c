@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/arena.h"
@@ -88,7 +89,8 @@ static void encode_span_pb(buf_t *b, const db_span_t *s, pb_order_t order, int a
     for (int i = 0; i < attrs; i++) {
         switch (i % 6) {
         case 0:
-            pb_attr_str(b, 9, "gen_ai.request.model", (rnd() & 1) ? "claude-sonnet-4" : "claude-haiku-4");
+            pb_attr_str(b, 9, "gen_ai.request.model",
+                        (rnd() & 1) ? "claude-sonnet-4" : "claude-haiku-4");
             break;
         case 1:
             pb_attr_int(b, 9, "gen_ai.usage.input_tokens", (int64_t)(rnd() % 20000));
@@ -178,10 +180,13 @@ static db_span_t *pool_add(pool_t *p, uint32_t t, uint32_t k, int64_t start, pb_
     s->kind = k == 0 ? 2 : (int)(k % 3 + 1);
     s->status_code = (k % 7 == 3) ? 2 : 0;
     char res[128];
-    int rn = snprintf(res, sizeof res, "\x0a\x1c\x0a\x0cservice.name\x12\x0c\x0a\x0a%s-%u",
-                      "svc", t % 3);
+    int rn = snprintf(res, sizeof res, "\x0a\x1c\x0a\x0cservice.name\x12\x0c\x0a\x0a%s-%u", "svc",
+                      t % 3);
     s->resource_pb = pool_str(p, res, (size_t)rn);
-    s->scope_pb = pool_str(p, "\x0a\x08my.scope\x12\x05" "1.2.3", 17);
+    s->scope_pb = pool_str(p,
+                           "\x0a\x08my.scope\x12\x05"
+                           "1.2.3",
+                           17);
     buf_t b = BUF_INIT;
     encode_span_pb(&b, s, order, attrs);
     s->span_pb = pool_str(p, b.pos, buf_len(&b));
@@ -306,9 +311,8 @@ TEST(head_append_trace_scan)
     /* time-filtered trace lookup and a missing trace */
     got_t g;
     got_init(&g);
-    CHECK_EQ_U64(spans_head_trace(h, p.v[0].trace_id, 1000000000LL, 1000000000LL + 4000, got_cb,
-                                  &g),
-                 5);
+    CHECK_EQ_U64(
+        spans_head_trace(h, p.v[0].trace_id, 1000000000LL, 1000000000LL + 4000, got_cb, &g), 5);
     uint8_t none[16] = {1, 2, 3};
     CHECK_EQ_U64(spans_head_trace(h, none, 0, 0, got_cb, &g), 0);
     pool_free(&g.p);
@@ -465,10 +469,13 @@ TEST(file_multi_page_and_size)
         pool_add(&p, 5000, k, t0 + (int64_t)k * 1000, ORDER_JS, 3);
     memcpy(tids[n_tids++], p.v[p.n - 1].trace_id, 16);
     random_ids = false;
-    for (size_t i = 0; i < p.n; i++) {
+    struct timespec a0, a1;
+    clock_gettime(CLOCK_MONOTONIC, &a0);
+    for (size_t i = 0; i < p.n; i++)
         spans_head_append(h, &p.v[i]);
+    clock_gettime(CLOCK_MONOTONIC, &a1);
+    for (size_t i = 0; i < p.n; i++)
         raw += p.v[i].span_pb.len + 3; /* + tag and length inside ScopeSpans */
-    }
     const char *path = tmp_path("big.spans");
     uint64_t bytes = 0;
     err_t err = {0};
@@ -477,6 +484,10 @@ TEST(file_multi_page_and_size)
     REQUIRE_OK(spans_file_open(path, &f, &err));
     CHECK_OK(spans_file_verify(f, &err));
     check_file_matches(f, &p, (const uint8_t(*)[16])tids, n_tids);
+    double asecs = (double)(a1.tv_sec - a0.tv_sec) + (double)(a1.tv_nsec - a0.tv_nsec) / 1e9;
+    if (getenv("SKILLSCOPE_REPORT"))
+        printf("spans head: %.0f appends/s, %.1f B of head memory per span\n", (double)p.n / asecs,
+               (double)spans_head_bytes(h) / (double)p.n);
     if (getenv("SKILLSCOPE_REPORT"))
         printf("spans: %zu spans, raw span protobuf %.1f B/span, file %.1f B/span (ratio %.3f)\n",
                p.n, (double)raw / (double)p.n, (double)bytes / (double)p.n,

@@ -348,8 +348,8 @@ TEST(faults_never_lose_acked_records)
                 char dir[4096];
                 snprintf(dir, sizeof dir, "%s/f%d_%d_%d", test_tmpdir(), m, kind, k);
                 got_t *g = calloc(1, sizeof *g);
-                uint32_t acked = run_with_fault(dir, modes[m], kind == 0 ? k : 0,
-                                                kind == 1 ? k : 0, kind == 2 ? k : 0, 20, g);
+                uint32_t acked = run_with_fault(dir, modes[m], kind == 0 ? k : 0, kind == 1 ? k : 0,
+                                                kind == 2 ? k : 0, 20, g);
                 CHECK(acked < 20);
                 int lvl = log_level();
                 log_set_level(LOG_ERROR + 1);
