@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/fmtnum.h"
+#include "base/hash.h"
 #include "pipeline/promname.h"
 
 const char *const convert_promoted_resource_attrs[] = {
@@ -84,7 +85,7 @@ static void lb_init(lb_t *b, arena_t *a, size_t cap)
 {
     b->a = a;
     b->cap = cap + 8;
-    b->v = ARENA_ARRAY(a, label_t, b->cap);
+    b->v = arena_alloc(a, b->cap * sizeof(label_t)); /* filled before read: no zeroing */
     b->n = b->base_n = 0;
 }
 
@@ -100,7 +101,7 @@ static void lb_grow(lb_t *b)
 {
     if (b->n < b->cap)
         return;
-    label_t *nv = ARENA_ARRAY(b->a, label_t, b->cap * 2);
+    label_t *nv = arena_alloc(b->a, b->cap * 2 * sizeof(label_t));
     memcpy(nv, b->v, b->n * sizeof *nv);
     b->v = nv;
     b->cap *= 2;
@@ -140,7 +141,7 @@ static void lb_add_attrs(lb_t *b, const otlp_attrs_t *attrs, int mode)
 {
     if (!attrs->n)
         return;
-    otlp_kv_t *sorted = ARENA_ARRAY(b->a, otlp_kv_t, attrs->n);
+    otlp_kv_t *sorted = arena_alloc(b->a, attrs->n * sizeof(otlp_kv_t));
     memcpy(sorted, attrs->v, attrs->n * sizeof *sorted);
     if (attrs->n > 16) {
         qsort(sorted, attrs->n, sizeof *sorted, kv_key_cmp);
@@ -164,7 +165,7 @@ static void lb_add_attrs(lb_t *b, const otlp_attrs_t *attrs, int mode)
 /* A labels_t over the builder's current content (sorted copy in the arena). */
 static labels_t lb_labels(lb_t *b)
 {
-    labels_t ls = {ARENA_ARRAY(b->a, label_t, b->n ? b->n : 1), b->n};
+    labels_t ls = {arena_alloc(b->a, (b->n ? b->n : 1) * sizeof(label_t)), b->n};
     if (b->n)
         memcpy(ls.v, b->v, b->n * sizeof *ls.v);
     for (size_t i = 1; i < ls.n; i++) { /* names are unique by construction; sets are short */
@@ -455,6 +456,46 @@ static void convert_summary(const otlp_metric_t *m, res_ctx_t *rc, db_batch_t *b
     }
 }
 
+/*
+ * Family names are computed per metric per request, and exporters send the same few names every
+ * time: remember the last results. A direct-mapped cache keyed by a hash of (name, unit, kind);
+ * an entry is trusted only when name and unit compare equal. Loop thread only.
+ */
+#define NAME_CACHE_SLOTS 1024
+
+typedef struct name_entry {
+    uint64_t key;
+    char *name, *unit, *family;
+    size_t name_len, unit_len, family_len;
+} name_entry_t;
+
+static name_entry_t name_cache[NAME_CACHE_SLOTS];
+
+static str_t family_name(arena_t *a, str_t name, str_t unit, promname_kind_t kind)
+{
+    uint64_t key = hash64(name.ptr, name.len, hash64(unit.ptr, unit.len, (uint64_t)kind + 1));
+    name_entry_t *e = &name_cache[key % NAME_CACHE_SLOTS];
+    if (e->key == key && e->name_len == name.len && e->unit_len == unit.len &&
+        (!name.len || memcmp(e->name, name.ptr, name.len) == 0) &&
+        (!unit.len || memcmp(e->unit, unit.ptr, unit.len) == 0))
+        return arena_str(a, (str_t){e->family, e->family_len}); /* the slot may be reused */
+    str_t fam = promname_metric(a, name, unit, kind);
+    char *mem = realloc(e->name, name.len + unit.len + fam.len + 3);
+    if (!mem)
+        return fam;
+    e->key = key;
+    e->name = mem;
+    e->unit = mem + name.len + 1;
+    e->family = e->unit + unit.len + 1;
+    memcpy(e->name, name.ptr, name.len);
+    memcpy(e->unit, unit.ptr, unit.len);
+    memcpy(e->family, fam.ptr, fam.len);
+    e->name_len = name.len;
+    e->unit_len = unit.len;
+    e->family_len = fam.len;
+    return fam;
+}
+
 static bool identifying(str_t key)
 {
     return str_eq_cstr(key, "service.name") || str_eq_cstr(key, "service.namespace") ||
@@ -522,7 +563,7 @@ void convert_metrics(const otlp_metrics_t *m, db_batch_t *batch, arena_t *a, con
                 default:
                     break;
                 }
-                str_t family = promname_metric(a, mt->name, mt->unit, kind);
+                str_t family = family_name(a, mt->name, mt->unit, kind);
                 db_batch_add_metadata(batch, family, mtype, mt->description, mt->unit);
                 switch (mt->type) {
                 case OTLP_METRIC_GAUGE:

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "test.h"
 
 #define MAX_TESTS 4096
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
 {
     int passed = 0, failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!getenv("TEST_VERBOSE"))
+        log_set_level(LOG_WARN); /* the modules' info lines would bury the test output */
     for (int i = 0; i < n_tests; i++) {
         if (argc > 1 && strcmp(argv[1], tests[i].suite) != 0)
             continue;
