@@ -15,9 +15,9 @@ stage() {
   "$@" 2>&1 | tee "$log/$name.out"
   local rc=${PIPESTATUS[0]}
   local line p f
-  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -1)
-  p=$(sed -nE 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/p' <<<"$line")
-  f=$(sed -nE 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/p' <<<"$line")
+  line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -1)
+  p=$(awk '{print $1}' <<<"$line")
+  f=$(awk '{print $3}' <<<"$line")
   p=${p:-0}; f=${f:-0}
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   total_pass=$((total_pass + p)); total_fail=$((total_fail + f))

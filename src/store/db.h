@@ -7,8 +7,8 @@
  *                                  spans, logs; written from the head, compacted, expired
  *   <dir>/LOCK                     flock'd while a process owns the directory
  *
- * Write path: the caller fills a db_batch_t (samples, spans, log entries), db_commit() applies it to
- * the in-memory head and appends its WAL records; the completion callback runs once the records
+ * Write path: the caller fills a db_batch_t (samples, spans, log entries), db_commit() applies it
+ * to the in-memory head and appends its WAL records; the completion callback runs once the records
  * are durable (per --wal-fsync), and only then may the caller acknowledge its client. Items the
  * store refuses (too old, out of order beyond the window, duplicates with a different value) are
  * counted in the result, never silently dropped.
@@ -33,17 +33,18 @@ typedef struct db db_t;
 typedef enum wal_fsync_mode {
     WAL_FSYNC_BATCH = 0, /* default: one fsync per group commit, ack after fsync */
     WAL_FSYNC_ALWAYS,    /* one write+fsync per commit, no grouping */
-    WAL_FSYNC_OFF,       /* ack after write(2); the OS flushes (survives a process crash, not power loss) */
+    WAL_FSYNC_OFF, /* ack after write(2); the OS flushes (survives a process crash, not power loss)
+                    */
 } wal_fsync_mode_t;
 
 typedef struct db_opts {
     const char *dir;
-    int64_t retention_ms;        /* 0 = keep forever; default 90d */
-    uint64_t retention_bytes;    /* 0 = unlimited; default 10 GiB */
+    int64_t retention_ms;     /* 0 = keep forever; default 90d */
+    uint64_t retention_bytes; /* 0 = unlimited; default 10 GiB */
     wal_fsync_mode_t fsync_mode;
-    int64_t ooo_window_ms;       /* default 10m */
-    int64_t block_range_ms;      /* head span before it is cut into a block; default 2h */
-    uint64_t head_max_bytes;     /* cut earlier when the head holds this much; default 64 MiB */
+    int64_t ooo_window_ms;   /* default 10m */
+    int64_t block_range_ms;  /* head span before it is cut into a block; default 2h */
+    uint64_t head_max_bytes; /* cut earlier when the head holds this much; default 64 MiB */
 } db_opts_t;
 
 void db_opts_default(db_opts_t *o);
@@ -59,8 +60,16 @@ void db_close(db_t *db);
 typedef struct db_batch db_batch_t;
 
 /* Metric metadata (Prometheus TYPE/HELP/UNIT), kept per metric family name. */
-typedef enum { DB_MTYPE_UNKNOWN, DB_MTYPE_COUNTER, DB_MTYPE_GAUGE, DB_MTYPE_HISTOGRAM,
-               DB_MTYPE_GAUGEHISTOGRAM, DB_MTYPE_SUMMARY, DB_MTYPE_INFO, DB_MTYPE_STATESET } db_mtype_t;
+typedef enum {
+    DB_MTYPE_UNKNOWN,
+    DB_MTYPE_COUNTER,
+    DB_MTYPE_GAUGE,
+    DB_MTYPE_HISTOGRAM,
+    DB_MTYPE_GAUGEHISTOGRAM,
+    DB_MTYPE_SUMMARY,
+    DB_MTYPE_INFO,
+    DB_MTYPE_STATESET
+} db_mtype_t;
 
 /* One span as the stores keep it: index columns plus the OTLP protobuf encodings of the span and
  * of its resource and scope (Resource / InstrumentationScope / Span messages, no outer tag). */
@@ -95,7 +104,7 @@ void db_batch_add_log(db_batch_t *b, const labels_t *stream, int64_t ts_ns, str_
 size_t db_batch_items(const db_batch_t *b);
 
 typedef struct db_commit_result {
-    int status;             /* 0, or ERR_IO when the WAL could not be written (nothing acked) */
+    int status; /* 0, or ERR_IO when the WAL could not be written (nothing acked) */
     uint64_t samples_accepted, samples_rejected;
     uint64_t spans_accepted, spans_rejected;
     uint64_t logs_accepted, logs_rejected;
@@ -121,9 +130,10 @@ void db_maintain(db_t *db, int64_t now_ms);
 typedef struct db_series_iter db_series_iter_t;
 
 /* Series matching every matcher with at least one sample in [mint_ms, maxt_ms], merged over
- * blocks and head, sorted by label set. The iterator and everything it hands out live in arena a. */
-int db_select(db_t *db, const matcher_t *ms, size_t n, int64_t mint_ms, int64_t maxt_ms,
-              arena_t *a, db_series_iter_t **out, err_t *err);
+ * blocks and head, sorted by label set. The iterator and everything it hands out live in arena a.
+ */
+int db_select(db_t *db, const matcher_t *ms, size_t n, int64_t mint_ms, int64_t maxt_ms, arena_t *a,
+              db_series_iter_t **out, err_t *err);
 /* Advances to the next series; false at the end. */
 bool db_series_next(db_series_iter_t *it);
 const labels_t *db_series_labels(const db_series_iter_t *it);

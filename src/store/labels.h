@@ -40,7 +40,8 @@ str_t labels_get(const labels_t *ls, const char *name);
 labels_t labels_copy(const labels_t *ls, arena_t *a);
 /* {a="b", c="d"} with Go-style escapes, for logs and errors. */
 void labels_format(buf_t *out, const labels_t *ls);
-/* Binary form used by the WAL and blocks: uvarint n, then n x (uvarint len, name, uvarint len, value). */
+/* Binary form used by the WAL and blocks: uvarint n, then n x (uvarint len, name, uvarint len,
+ * value). */
 void labels_encode(buf_t *out, const labels_t *ls);
 /* Decodes what labels_encode wrote from [*p, end), advancing *p; strings point into the input. */
 int labels_decode(const uint8_t **p, const uint8_t *end, arena_t *a, labels_t *out);
@@ -53,8 +54,8 @@ typedef struct matcher {
     match_type_t type;
     str_t name;
     str_t value;
-    void *re;        /* pcre2_code * for RE/NRE */
-    void *re_match;  /* pcre2_match_data * */
+    void *re;       /* pcre2_code * for RE/NRE */
+    void *re_match; /* pcre2_match_data * */
 } matcher_t;
 
 /* Compiles the regex for RE/NRE. ERR_PARSE with the regex error and offset when invalid.

@@ -984,12 +984,24 @@ struct logs_file {
     ZSTD_DCtx *dctx;
 };
 
+/* Where a chunk's JSON and raw-line columns are, while its lines are rebuilt. */
+typedef struct jsec {
+    str_t keys[JSON_MAX_KEYS];
+    const uint8_t *tmpl[JSON_MAX_TEMPLATES]; /* uvarint fields << 1 | spaced, key ids */
+    rd_t vlen[JSON_MAX_KEYS];                /* each key's value lengths */
+    const uint8_t *vbytes[JSON_MAX_KEYS];    /* each key's next value */
+    rd_t raw_len;
+    const uint8_t *raw;
+} jsec_t;
+
 /* A decoded chunk: columns decoded into arrays, lines rebuilt, metadata left in raw. */
 typedef struct dchunk {
     struct dchunk *next_free;
     buf_t comp, raw;
     int64_t *ts;
-    buf_t lines; /* every line, rebuilt */
+    buf_t lines;     /* every line, rebuilt */
+    struct jsec *j;  /* the JSON section being decoded */
+    size_t n_parsed; /* entries whose columns load_chunk has read so far */
     const char **line;
     uint32_t *line_len, *form, *tsf, *meta_off, *meta_len;
     size_t n, cap;
@@ -1045,6 +1057,7 @@ static void dchunk_free(dchunk_t *d)
     buf_deinit(&d->raw);
     free(d->ts);
     buf_deinit(&d->lines);
+    free(d->j);
     free(d->line);
     free(d->tsf);
     free(d->form);
@@ -1052,6 +1065,129 @@ static void dchunk_free(dchunk_t *d)
     free(d->meta_off);
     free(d->meta_len);
     free(d);
+}
+
+/* Parses the JSON section (keys, templates, value columns) and the raw-lines column of a chunk
+ * whose first d->n_parsed entries' forms are known; r must end exactly after them. */
+static int parse_lines(rd_t *r, dchunk_t *d, uint64_t n_raw, uint32_t rlen)
+{
+    jsec_t *j = d->j;
+    size_t n = d->n_parsed;
+    uint64_t n_keys = rd_uv(r);
+    if (r->bad || n_keys > JSON_MAX_KEYS)
+        return ERR_CORRUPT;
+    for (uint64_t k = 0; k < n_keys; k++) {
+        uint64_t len = rd_uv(r);
+        j->keys[k] = (str_t){(const char *)rd_bytes(r, len), (size_t)len};
+    }
+    uint64_t n_tmpls = rd_uv(r);
+    if (r->bad || n_tmpls > JSON_MAX_TEMPLATES)
+        return ERR_CORRUPT;
+    uint32_t used[JSON_MAX_TEMPLATES];
+    for (uint64_t k = 0; k < n_tmpls; k++) {
+        uint64_t len = rd_uv(r);
+        rd_t tr = {rd_bytes(r, len), NULL, false};
+        tr.end = tr.p ? tr.p + len : NULL;
+        j->tmpl[k] = tr.p;
+        uint64_t nf = rd_uv(&tr) >> 1;
+        if (nf == 0 || nf > JSON_MAX_FIELDS)
+            return ERR_CORRUPT;
+        for (uint64_t f = 0; f < nf; f++)
+            if (rd_uv(&tr) >= n_keys)
+                return ERR_CORRUPT;
+        if (tr.bad || tr.p != tr.end)
+            return ERR_CORRUPT;
+        used[k] = 0;
+    }
+    if (r->bad)
+        return ERR_CORRUPT;
+    for (size_t i = 0; i < n; i++) {
+        if (d->form[i] > n_tmpls)
+            return ERR_CORRUPT;
+        if (d->form[i])
+            used[d->form[i] - 1]++;
+    }
+    /* each key's column: as many lengths as the templates in use have fields of that key */
+    uint64_t count[JSON_MAX_KEYS] = {0};
+    for (uint64_t k = 0; k < n_tmpls; k++) {
+        rd_t tr = {j->tmpl[k], d->raw.last, false};
+        uint64_t nf = rd_uv(&tr) >> 1;
+        for (uint64_t f = 0; f < nf; f++)
+            count[rd_uv(&tr)] += used[k];
+    }
+    for (uint64_t k = 0; k < n_keys; k++) {
+        j->vlen[k] = (rd_t){r->p, NULL, false};
+        uint64_t total = 0;
+        for (uint64_t f = 0; f < count[k] && !r->bad; f++) {
+            uint64_t l = rd_uv(r);
+            r->bad |= l > rlen;
+            total += l;
+        }
+        j->vlen[k].end = r->p;
+        j->vbytes[k] = rd_bytes(r, total);
+        if (r->bad)
+            return ERR_CORRUPT;
+    }
+    j->raw_len = (rd_t){r->p, NULL, false};
+    uint64_t raw_total = 0;
+    for (uint64_t i = 0; i < n_raw && !r->bad; i++) {
+        uint64_t l = rd_uv(r);
+        r->bad |= l > rlen;
+        raw_total += l;
+    }
+    j->raw_len.end = r->p;
+    j->raw = rd_bytes(r, raw_total);
+    return r->bad || r->p != r->end ? ERR_CORRUPT : 0;
+}
+
+/* Rebuilds every line of a parsed chunk into d->lines (templates filled with their values, the
+ * entry's timestamp put back) and points d->line at them. */
+static int rebuild_lines(dchunk_t *d)
+{
+    jsec_t *j = d->j;
+    size_t n = d->n_parsed;
+    buf_clear(&d->lines);
+    buf_reserve(&d->lines, buf_len(&d->raw) + n * 40);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = buf_len(&d->lines);
+        if (d->form[i] == 0) {
+            uint64_t len = rd_uv(&j->raw_len);
+            buf_append(&d->lines, j->raw, (size_t)len);
+            j->raw += len;
+        } else {
+            rd_t tr = {j->tmpl[d->form[i] - 1], d->raw.last, false};
+            uint64_t h = rd_uv(&tr), nf = h >> 1;
+            buf_putc(&d->lines, '{');
+            for (uint64_t f = 0; f < nf; f++) {
+                uint64_t k = rd_uv(&tr), len = rd_uv(&j->vlen[k]);
+                if (f)
+                    buf_puts(&d->lines, (h & 1) ? ", " : ",");
+                buf_putc(&d->lines, '"');
+                buf_put_str(&d->lines, j->keys[k]);
+                buf_puts(&d->lines, (h & 1) ? "\": " : "\":");
+                buf_append(&d->lines, j->vbytes[k], (size_t)len);
+                j->vbytes[k] += len;
+            }
+            buf_putc(&d->lines, '}');
+        }
+        if (d->tsf[i]) {
+            size_t off = (d->tsf[i] - 1) / TSF_COUNT, len = buf_len(&d->lines) - at;
+            char tsr[40];
+            size_t tn = ts_render(d->ts[i], (int)((d->tsf[i] - 1) % TSF_COUNT), tsr);
+            if (off > len || tn == 0)
+                return ERR_CORRUPT;
+            buf_reserve(&d->lines, tn);
+            uint8_t *p = d->lines.pos + at + off;
+            memmove(p + tn, p, len - off);
+            memcpy(p, tsr, tn);
+            d->lines.last += tn;
+        }
+        d->line_len[i] = (uint32_t)(buf_len(&d->lines) - at);
+        d->line[i] = (const char *)(uintptr_t)at; /* an offset until d->lines stops growing */
+    }
+    for (size_t i = 0; i < n; i++)
+        d->line[i] = (const char *)d->lines.pos + (uintptr_t)d->line[i];
+    return 0;
 }
 
 /* Reads and decodes chunk ci of f into d: every count, length, index and the time range are
@@ -1109,129 +1245,11 @@ static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
         d->meta_off[i] = (uint32_t)(p - d->raw.pos);
         d->meta_len[i] = (uint32_t)(r.p - p);
     }
-    /* keys and templates */
-    uint64_t n_keys = rd_uv(&r);
-    if (r.bad || n_keys > JSON_MAX_KEYS)
-        return ERR_CORRUPT;
-    str_t keys[JSON_MAX_KEYS];
-    for (uint64_t k = 0; k < n_keys; k++) {
-        uint64_t len = rd_uv(&r);
-        keys[k] = (str_t){(const char *)rd_bytes(&r, len), (size_t)len};
-    }
-    uint64_t n_tmpls = rd_uv(&r);
-    if (r.bad || n_tmpls > JSON_MAX_TEMPLATES)
-        return ERR_CORRUPT;
-    const uint8_t *tmpl[JSON_MAX_TEMPLATES]; /* each: uvarint fields << 1 | spaced, key ids */
-    uint32_t used[JSON_MAX_TEMPLATES];
-    for (uint64_t k = 0; k < n_tmpls; k++) {
-        rd_t tr = {NULL, NULL, false};
-        uint64_t len = rd_uv(&r);
-        tr.p = rd_bytes(&r, len);
-        tr.end = tr.p + (tr.p ? len : 0);
-        tmpl[k] = tr.p;
-        uint64_t nf = rd_uv(&tr) >> 1;
-        if (nf == 0 || nf > JSON_MAX_FIELDS)
-            return ERR_CORRUPT;
-        for (uint64_t j = 0; j < nf; j++)
-            if (rd_uv(&tr) >= n_keys)
-                return ERR_CORRUPT;
-        if (tr.bad || tr.p != tr.end)
-            return ERR_CORRUPT;
-        used[k] = 0;
-    }
-    if (r.bad)
-        return ERR_CORRUPT;
-    for (uint64_t i = 0; i < n; i++) {
-        if (d->form[i] > n_tmpls)
-            return ERR_CORRUPT;
-        if (d->form[i])
-            used[d->form[i] - 1]++;
-    }
-    /* values per key: count[k] lengths then the bytes; cursors start at each column */
-    uint64_t count[JSON_MAX_KEYS] = {0};
-    for (uint64_t k = 0; k < n_tmpls; k++) {
-        rd_t tr = {tmpl[k], d->raw.last, false};
-        uint64_t nf = rd_uv(&tr) >> 1;
-        for (uint64_t j = 0; j < nf; j++)
-            count[rd_uv(&tr)] += used[k];
-    }
-    rd_t vlen[JSON_MAX_KEYS];
-    const uint8_t *vbytes[JSON_MAX_KEYS];
-    for (uint64_t k = 0; k < n_keys; k++) {
-        vlen[k].p = r.p;
-        uint64_t total = 0;
-        for (uint64_t j = 0; j < count[k] && !r.bad; j++) {
-            uint64_t l = rd_uv(&r);
-            r.bad |= l > c->rlen;
-            total += l;
-        }
-        vlen[k].end = r.p;
-        vlen[k].bad = false;
-        vbytes[k] = rd_bytes(&r, total);
-        if (r.bad || total > c->rlen)
-            return ERR_CORRUPT;
-    }
-    rd_t rlen = {r.p, NULL, false};
-    uint64_t raw_total = 0;
-    for (uint64_t j = 0; j < n_raw && !r.bad; j++) {
-        uint64_t l = rd_uv(&r);
-        r.bad |= l > c->rlen;
-        raw_total += l;
-    }
-    rlen.end = r.p;
-    const uint8_t *rawp = rd_bytes(&r, raw_total);
-    if (r.bad || raw_total > c->rlen || r.p != r.end)
-        return ERR_CORRUPT;
-    /* rebuild: offsets into d->lines first, pointers once it has stopped growing */
-    buf_clear(&d->lines);
-    buf_reserve(&d->lines, c->rlen + n * 40);
-    size_t *starts = xrealloc(NULL, (size_t)n * sizeof *starts);
-    for (uint64_t i = 0; i < n; i++) {
-        size_t at = buf_len(&d->lines);
-        starts[i] = at;
-        if (d->form[i] == 0) {
-            uint64_t len = rd_uv(&rlen);
-            buf_append(&d->lines, rawp, (size_t)len);
-            rawp += len;
-        } else {
-            rd_t tr = {tmpl[d->form[i] - 1], d->raw.last, false};
-            uint64_t h = rd_uv(&tr), nf = h >> 1;
-            const char *colon = (h & 1) ? "\":"
-                                          " "
-                                        : "\":",
-                       *comma = (h & 1) ? ", " : ",";
-            buf_putc(&d->lines, '{');
-            for (uint64_t j = 0; j < nf; j++) {
-                uint64_t k = rd_uv(&tr), len = rd_uv(&vlen[k]);
-                if (j)
-                    buf_puts(&d->lines, comma);
-                buf_putc(&d->lines, '"');
-                buf_put_str(&d->lines, keys[k]);
-                buf_puts(&d->lines, colon);
-                buf_append(&d->lines, vbytes[k], (size_t)len);
-                vbytes[k] += len;
-            }
-            buf_putc(&d->lines, '}');
-        }
-        if (d->tsf[i]) {
-            size_t off = (d->tsf[i] - 1) / TSF_COUNT, len = buf_len(&d->lines) - at;
-            char tsr[40];
-            size_t tn = ts_render(d->ts[i], (int)((d->tsf[i] - 1) % TSF_COUNT), tsr);
-            if (off > len || tn == 0) {
-                free(starts);
-                return ERR_CORRUPT;
-            }
-            buf_reserve(&d->lines, tn);
-            uint8_t *p = d->lines.pos + at + off;
-            memmove(p + tn, p, len - off);
-            memcpy(p, tsr, tn);
-            d->lines.last += tn;
-        }
-        d->line_len[i] = (uint32_t)(buf_len(&d->lines) - at);
-    }
-    for (uint64_t i = 0; i < n; i++)
-        d->line[i] = (const char *)d->lines.pos + starts[i];
-    free(starts);
+    if (!d->j && !(d->j = malloc(sizeof *d->j)))
+        abort();
+    d->n_parsed = (size_t)n;
+    if ((rc = parse_lines(&r, d, n_raw, c->rlen)) != 0 || (rc = rebuild_lines(d)) != 0)
+        return rc;
     d->n = (size_t)n;
     return 0;
 }
@@ -1275,86 +1293,61 @@ static int decode_streams(logs_file_t *f, const uint8_t *p, size_t len, err_t *e
     return 0;
 }
 
-int logs_file_open(const char *path, logs_file_t **out, err_t *err)
+/* Where the footer says the sections are (checked against each other and the file size). */
+typedef struct sections {
+    uint64_t st_off, ci_off;
+    uint32_t st_clen, st_rlen, st_crc, ci_crc;
+} sections_t;
+
+static int read_footer(logs_file_t *f, sections_t *sec, err_t *err)
 {
-    *out = NULL;
-    logs_file_t *f = calloc(1, sizeof *f);
-    if (!f)
-        return err_set(err, ERR_NOMEM, "%s: out of memory", path);
-    arena_init(&f->a, 0);
-    f->path = strdup(path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = 0;
-    if (f->fd < 0) {
-        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
-                     strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(f->fd, &st) != 0) {
-        rc = err_set(err, ERR_IO, "%s: stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    f->size = (uint64_t)st.st_size;
-    f->dctx = ZSTD_createDCtx();
-    if (!f->dctx) {
-        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
-        goto fail;
-    }
-    if (f->size < LOGS_HEADER_BYTES + LOGS_FOOTER_BYTES) {
-        rc = CORRUPT(err, path, f->size, "file too short");
-        goto fail;
-    }
     uint8_t hd[LOGS_HEADER_BYTES], ft[LOGS_FOOTER_BYTES];
+    if (f->size < LOGS_HEADER_BYTES + LOGS_FOOTER_BYTES)
+        return CORRUPT(err, f->path, f->size, "file too short");
     uint64_t fto = f->size - LOGS_FOOTER_BYTES;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) ||
-        (rc = pread_full(f->fd, ft, sizeof ft, fto))) {
-        rc = err_set(err, rc, "%s: read: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 72, LOGS_MAGIC, 8) != 0) {
-        rc = CORRUPT(err, path, 0, "bad magic");
-        goto fail;
-    }
-    if (load_u32le(hd + 12) != 0) {
-        rc = CORRUPT(err, path, 12, "unknown header flags");
-        goto fail;
-    }
-    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 64) != LOGS_VERSION) {
-        rc = err_set(err, ERR_UNSUPPORTED, "%s: log file version %u not supported", path,
-                     load_u32le(hd + 8));
-        goto fail;
-    }
-    if (crc32c(0, ft, 68) != load_u32le(ft + 68)) {
-        rc = CORRUPT(err, path, fto, "footer checksum mismatch");
-        goto fail;
-    }
-    uint64_t st_off = load_u64le(ft), ci_off = load_u64le(ft + 24);
-    uint32_t st_clen = load_u32le(ft + 8), st_rlen = load_u32le(ft + 12);
+    int rc;
+    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto)))
+        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
+    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 72, LOGS_MAGIC, 8) != 0)
+        return CORRUPT(err, f->path, 0, "bad magic");
+    if (load_u32le(hd + 12) != 0)
+        return CORRUPT(err, f->path, 12, "unknown header flags");
+    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 64) != LOGS_VERSION)
+        return err_set(err, ERR_UNSUPPORTED, "%s: log file version %u not supported", f->path,
+                       load_u32le(hd + 8));
+    if (crc32c(0, ft, 68) != load_u32le(ft + 68))
+        return CORRUPT(err, f->path, fto, "footer checksum mismatch");
+    sec->st_off = load_u64le(ft);
+    sec->st_clen = load_u32le(ft + 8);
+    sec->st_rlen = load_u32le(ft + 12);
+    sec->st_crc = load_u32le(ft + 16);
     f->n_streams = load_u32le(ft + 20);
+    sec->ci_off = load_u64le(ft + 24);
     f->n_chunks = load_u32le(ft + 32);
+    sec->ci_crc = load_u32le(ft + 36);
     f->n_entries = load_u64le(ft + 40);
     f->min_ns = (int64_t)load_u64le(ft + 48);
     f->max_ns = (int64_t)load_u64le(ft + 56);
-    if (st_off < LOGS_HEADER_BYTES || st_off > fto || st_clen > fto - st_off ||
-        ci_off != st_off + st_clen ||
-        ci_off + (uint64_t)f->n_chunks * LOGS_CHUNK_REC_BYTES != fto ||
-        st_rlen > LOGS_STREAMS_RAW_MAX) {
-        rc = CORRUPT(err, path, fto, "section offsets out of bounds");
-        goto fail;
-    }
+    if (sec->st_off < LOGS_HEADER_BYTES || sec->st_off > fto || sec->st_clen > fto - sec->st_off ||
+        sec->ci_off != sec->st_off + sec->st_clen ||
+        sec->ci_off + (uint64_t)f->n_chunks * LOGS_CHUNK_REC_BYTES != fto ||
+        sec->st_rlen > LOGS_STREAMS_RAW_MAX)
+        return CORRUPT(err, f->path, fto, "section offsets out of bounds");
+    return 0;
+}
+
+/* Reads the chunk index: chunks must tile [16, stream table) and span the file's time range. */
+static int read_chunk_index(logs_file_t *f, const sections_t *sec, err_t *err)
+{
     size_t clen = (size_t)f->n_chunks * LOGS_CHUNK_REC_BYTES;
     uint8_t *cbuf = xrealloc(NULL, clen);
-    if (pread_full(f->fd, cbuf, clen, ci_off) != 0 ||
-        crc32c(0, cbuf, clen) != load_u32le(ft + 36)) {
-        free(cbuf);
-        rc = CORRUPT(err, path, ci_off, "chunk index checksum mismatch");
-        goto fail;
-    }
+    int rc = 0;
+    if (pread_full(f->fd, cbuf, clen, sec->ci_off) != 0 || crc32c(0, cbuf, clen) != sec->ci_crc)
+        rc = CORRUPT(err, f->path, sec->ci_off, "chunk index checksum mismatch");
     f->chunks = xrealloc(NULL, (f->n_chunks ? f->n_chunks : 1) * sizeof *f->chunks);
     uint64_t expect = LOGS_HEADER_BYTES;
     int64_t fmin = INT64_MAX, fmax = INT64_MIN;
-    for (uint32_t i = 0; i < f->n_chunks; i++) {
+    for (uint32_t i = 0; i < f->n_chunks && !rc; i++) {
         const uint8_t *q = cbuf + (size_t)i * LOGS_CHUNK_REC_BYTES;
         chunk_rec_t *c = &f->chunks[i];
         c->off = load_u64le(q);
@@ -1365,42 +1358,63 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         c->min_ts = (int64_t)load_u64le(q + 24);
         c->max_ts = (int64_t)load_u64le(q + 32);
         c->stream = load_u32le(q + 40);
-        if (c->off != expect || c->clen > st_off - c->off || c->n == 0 ||
+        if (c->off != expect || c->clen > sec->st_off - c->off || c->n == 0 ||
             c->rlen > LOGS_CHUNK_RAW_MAX || c->min_ts > c->max_ts || c->stream >= f->n_streams ||
-            load_u32le(q + 44) != 0) {
-            free(cbuf);
-            rc = CORRUPT(err, path, ci_off + (uint64_t)i * LOGS_CHUNK_REC_BYTES,
+            load_u32le(q + 44) != 0)
+            rc = CORRUPT(err, f->path, sec->ci_off + (uint64_t)i * LOGS_CHUNK_REC_BYTES,
                          "bad chunk index entry");
-            goto fail;
-        }
         expect += c->clen;
-        if (c->min_ts < fmin)
-            fmin = c->min_ts;
-        if (c->max_ts > fmax)
-            fmax = c->max_ts;
+        fmin = c->min_ts < fmin ? c->min_ts : fmin;
+        fmax = c->max_ts > fmax ? c->max_ts : fmax;
     }
     free(cbuf);
-    if (expect != st_off || fmin != f->min_ns || fmax != f->max_ns) {
-        rc = CORRUPT(err, path, ci_off, "chunk index does not cover the chunks");
-        goto fail;
-    }
+    if (!rc && (expect != sec->st_off || fmin != f->min_ns || fmax != f->max_ns))
+        rc = CORRUPT(err, f->path, sec->ci_off, "chunk index does not cover the chunks");
+    return rc;
+}
+
+static int read_stream_table(logs_file_t *f, const sections_t *sec, err_t *err)
+{
     buf_t comp = BUF_INIT, raw = BUF_INIT;
-    rc = read_frame(f, st_off, st_clen, st_rlen, load_u32le(ft + 16), &comp, &raw);
+    int rc = read_frame(f, sec->st_off, sec->st_clen, sec->st_rlen, sec->st_crc, &comp, &raw);
     buf_deinit(&comp);
     if (rc) {
         buf_deinit(&raw);
-        rc = rc == ERR_IO ? err_set(err, rc, "%s: read: %s", path, strerror(errno))
-                          : CORRUPT(err, path, st_off, "bad stream table frame");
-        goto fail;
+        return rc == ERR_IO ? err_set(err, rc, "%s: read: %s", f->path, strerror(errno))
+                            : CORRUPT(err, f->path, sec->st_off, "bad stream table frame");
     }
     f->streams_raw = buf_steal(&raw, &(size_t){0});
-    if ((rc = decode_streams(f, f->streams_raw, st_rlen, err, st_off)) != 0)
-        goto fail;
+    return decode_streams(f, f->streams_raw, sec->st_rlen, err, sec->st_off);
+}
+
+int logs_file_open(const char *path, logs_file_t **out, err_t *err)
+{
+    *out = NULL;
+    logs_file_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return err_set(err, ERR_NOMEM, "%s: out of memory", path);
+    arena_init(&f->a, 0);
+    f->path = strdup(path);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 0;
+    struct stat st;
+    sections_t sec = {0};
+    if (f->fd < 0 || fstat(f->fd, &st) != 0) {
+        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
+                     strerror(errno));
+    } else if (!(f->dctx = ZSTD_createDCtx())) {
+        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
+    } else {
+        f->size = (uint64_t)st.st_size;
+        if (!(rc = read_footer(f, &sec, err)) && !(rc = read_chunk_index(f, &sec, err)))
+            rc = read_stream_table(f, &sec, err);
+    }
+    if (rc) {
+        logs_file_close(f);
+        return rc;
+    }
     *out = f;
     return 0;
-fail:
-    logs_file_close(f);
-    return rc;
 }
 
 void logs_file_close(logs_file_t *f)

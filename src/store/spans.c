@@ -970,6 +970,41 @@ static void dpage_deinit(dpage_t *d)
     memset(d, 0, sizeof *d);
 }
 
+/* Rebuilds each span's protobuf from its recipe (rr), remainder length (rl) and remainder bytes
+ * (rem) into d->pbs, and points d->spans[i].span_pb at it. Every gap is checked. */
+static int rebuild_pbs(dpage_t *d, size_t n, rd_t *rr, rd_t *rl, const uint8_t *rem)
+{
+    buf_clear(&d->pbs);
+    buf_reserve(&d->pbs, 1);
+    size_t *pb_off = xrealloc(NULL, n * sizeof *pb_off);
+    for (size_t i = 0; i < n && !rr->bad; i++) {
+        uint64_t l = rd_uv(rl), used = 0;
+        pb_off[i] = buf_len(&d->pbs);
+        for (;;) {
+            uint64_t v = rd_uv(rr);
+            if (rr->bad || v == 0)
+                break;
+            uint64_t gap = v >> 3;
+            int code = (int)(v & 7);
+            if (code == 0 || gap > l - used) {
+                rr->bad = true;
+                break;
+            }
+            buf_append(&d->pbs, rem + used, (size_t)gap);
+            used += gap;
+            canon_put(&d->pbs, &d->spans[i], code);
+        }
+        buf_append(&d->pbs, rem + used, (size_t)(l - used));
+        rem += l;
+    }
+    for (size_t i = 0; i < n && !rr->bad; i++) {
+        size_t end = i + 1 < n ? pb_off[i + 1] : buf_len(&d->pbs);
+        d->spans[i].span_pb = (str_t){(const char *)d->pbs.pos + pb_off[i], end - pb_off[i]};
+    }
+    free(pb_off);
+    return rr->bad ? ERR_CORRUPT : 0;
+}
+
 /* Parses a raw page into d->spans. Every index and length is checked against the page. */
 static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d)
 {
@@ -1087,39 +1122,9 @@ static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d)
     const uint8_t *rem = rd_bytes(&r, rem_total);
     if (r.bad || r.p != r.end)
         goto out;
-    buf_clear(&d->pbs);
-    buf_reserve(&d->pbs, 1);
     rd_t rr = {recipes, rem_lens, false}, rl = {rem_lens, rem, false};
-    size_t *pb_off = xrealloc(NULL, (size_t)n * sizeof *pb_off);
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t l = rd_uv(&rl), used = 0;
-        pb_off[i] = buf_len(&d->pbs);
-        for (;;) {
-            uint64_t v = rd_uv(&rr);
-            if (rr.bad || v == 0)
-                break;
-            uint64_t gap = v >> 3;
-            int code = (int)(v & 7);
-            if (code == 0 || gap > l - used) {
-                rr.bad = true;
-                break;
-            }
-            buf_append(&d->pbs, rem + used, (size_t)gap);
-            used += gap;
-            canon_put(&d->pbs, &sp[i], code);
-        }
-        if (rr.bad) {
-            free(pb_off);
-            goto out;
-        }
-        buf_append(&d->pbs, rem + used, (size_t)(l - used));
-        rem += l;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        size_t end = i + 1 < n ? pb_off[i + 1] : buf_len(&d->pbs);
-        sp[i].span_pb = (str_t){(const char *)d->pbs.pos + pb_off[i], end - pb_off[i]};
-    }
-    free(pb_off);
+    if (rebuild_pbs(d, (size_t)n, &rr, &rl, rem) != 0)
+        goto out;
     d->n = (size_t)n;
     rc = 0;
 out:
@@ -1150,88 +1155,65 @@ static void log_bad_page(const spans_file_t *f, uint32_t idx, int rc)
               idx, (unsigned long long)f->pages[idx].off, err_name(rc));
 }
 
-int spans_file_open(const char *path, spans_file_t **out, err_t *err)
+/* Where the footer says the sections are (checked against each other and the file size). */
+typedef struct sections {
+    uint64_t dict_off, pidx_off, tt_off;
+    uint32_t dict_clen, dict_rlen, dict_crc, pidx_crc, tt_crc;
+} sections_t;
+
+static int read_footer(spans_file_t *f, sections_t *sec, err_t *err)
 {
-    *out = NULL;
-    spans_file_t *f = calloc(1, sizeof *f);
-    if (!f)
-        return err_set(err, ERR_NOMEM, "%s: out of memory", path);
-    f->path = strdup(path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = 0;
-    if (f->fd < 0) {
-        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
-                     strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(f->fd, &st) != 0) {
-        rc = err_set(err, ERR_IO, "%s: stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    f->size = (uint64_t)st.st_size;
-    f->dctx = ZSTD_createDCtx();
-    if (!f->dctx) {
-        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
-        goto fail;
-    }
     uint8_t hd[SPANS_HEADER_BYTES], ft[SPANS_FOOTER_BYTES];
-    if (f->size < SPANS_HEADER_BYTES + SPANS_FOOTER_BYTES) {
-        rc = CORRUPT(err, path, f->size, "file too short");
-        goto fail;
-    }
+    if (f->size < SPANS_HEADER_BYTES + SPANS_FOOTER_BYTES)
+        return CORRUPT(err, f->path, f->size, "file too short");
     uint64_t fto = f->size - SPANS_FOOTER_BYTES;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) ||
-        (rc = pread_full(f->fd, ft, sizeof ft, fto))) {
-        rc = err_set(err, rc, "%s: read: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (memcmp(hd, SPANS_MAGIC, 8) != 0 || memcmp(ft + 96, SPANS_MAGIC, 8) != 0) {
-        rc = CORRUPT(err, path, 0, "bad magic");
-        goto fail;
-    }
-    if (load_u32le(hd + 12) != 0) {
-        rc = CORRUPT(err, path, 12, "unknown header flags");
-        goto fail;
-    }
-    if (load_u32le(hd + 8) != SPANS_VERSION || load_u32le(ft + 88) != SPANS_VERSION) {
-        rc = err_set(err, ERR_UNSUPPORTED, "%s: span file version %u not supported", path,
-                     load_u32le(hd + 8));
-        goto fail;
-    }
-    if (crc32c(0, ft, 92) != load_u32le(ft + 92)) {
-        rc = CORRUPT(err, path, fto, "footer checksum mismatch");
-        goto fail;
-    }
-    uint64_t dict_off = load_u64le(ft);
-    uint32_t dict_clen = load_u32le(ft + 8), dict_rlen = load_u32le(ft + 12);
+    int rc;
+    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto)))
+        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
+    if (memcmp(hd, SPANS_MAGIC, 8) != 0 || memcmp(ft + 96, SPANS_MAGIC, 8) != 0)
+        return CORRUPT(err, f->path, 0, "bad magic");
+    if (load_u32le(hd + 12) != 0)
+        return CORRUPT(err, f->path, 12, "unknown header flags");
+    if (load_u32le(hd + 8) != SPANS_VERSION || load_u32le(ft + 88) != SPANS_VERSION)
+        return err_set(err, ERR_UNSUPPORTED, "%s: span file version %u not supported", f->path,
+                       load_u32le(hd + 8));
+    if (crc32c(0, ft, 92) != load_u32le(ft + 92))
+        return CORRUPT(err, f->path, fto, "footer checksum mismatch");
+    sec->dict_off = load_u64le(ft);
+    sec->dict_clen = load_u32le(ft + 8);
+    sec->dict_rlen = load_u32le(ft + 12);
+    sec->dict_crc = load_u32le(ft + 16);
     f->n_pages = load_u32le(ft + 20);
-    uint64_t pidx_off = load_u64le(ft + 24), tt_off = load_u64le(ft + 40);
+    sec->pidx_off = load_u64le(ft + 24);
+    sec->pidx_crc = load_u32le(ft + 32);
+    sec->tt_off = load_u64le(ft + 40);
     f->n_traces = load_u64le(ft + 48);
+    sec->tt_crc = load_u32le(ft + 56);
     f->n_spans = load_u64le(ft + 64);
     f->min_ns = (int64_t)load_u64le(ft + 72);
     f->max_ns = (int64_t)load_u64le(ft + 80);
-    if (dict_off < SPANS_HEADER_BYTES || dict_off > fto || dict_clen > fto - dict_off ||
-        pidx_off != dict_off + dict_clen ||
-        (uint64_t)f->n_pages * SPANS_PAGE_REC_BYTES > fto - pidx_off ||
-        tt_off != pidx_off + (uint64_t)f->n_pages * SPANS_PAGE_REC_BYTES ||
-        f->n_traces > (fto - tt_off) / SPANS_TRACE_REC_BYTES ||
-        tt_off + f->n_traces * SPANS_TRACE_REC_BYTES != fto || dict_rlen > SPANS_DICT_RAW_MAX) {
-        rc = CORRUPT(err, path, fto, "section offsets out of bounds");
-        goto fail;
-    }
-    /* page index */
+    uint64_t plen = (uint64_t)f->n_pages * SPANS_PAGE_REC_BYTES;
+    if (sec->dict_off < SPANS_HEADER_BYTES || sec->dict_off > fto ||
+        sec->dict_clen > fto - sec->dict_off || sec->pidx_off != sec->dict_off + sec->dict_clen ||
+        plen > fto - sec->pidx_off || sec->tt_off != sec->pidx_off + plen ||
+        f->n_traces > (fto - sec->tt_off) / SPANS_TRACE_REC_BYTES ||
+        sec->tt_off + f->n_traces * SPANS_TRACE_REC_BYTES != fto ||
+        sec->dict_rlen > SPANS_DICT_RAW_MAX || (f->n_spans == 0) != (f->n_traces == 0))
+        return CORRUPT(err, f->path, fto, "section offsets or counts out of bounds");
+    return 0;
+}
+
+/* Reads the page index: pages must tile [16, dictionary) and hold n_spans spans in all. */
+static int read_page_index(spans_file_t *f, const sections_t *sec, err_t *err)
+{
     size_t plen = (size_t)f->n_pages * SPANS_PAGE_REC_BYTES;
     uint8_t *pbuf = xrealloc(NULL, plen);
-    if ((rc = pread_full(f->fd, pbuf, plen, pidx_off)) != 0 ||
-        crc32c(0, pbuf, plen) != load_u32le(ft + 32)) {
-        free(pbuf);
-        rc = CORRUPT(err, path, pidx_off, "page index checksum mismatch");
-        goto fail;
-    }
+    int rc = 0;
+    if (pread_full(f->fd, pbuf, plen, sec->pidx_off) != 0 || crc32c(0, pbuf, plen) != sec->pidx_crc)
+        rc = CORRUPT(err, f->path, sec->pidx_off, "page index checksum mismatch");
     f->pages = xrealloc(NULL, (f->n_pages ? f->n_pages : 1) * sizeof *f->pages);
     uint64_t expect = SPANS_HEADER_BYTES, total = 0;
-    for (uint32_t i = 0; i < f->n_pages; i++) {
+    for (uint32_t i = 0; i < f->n_pages && !rc; i++) {
         const uint8_t *q = pbuf + (size_t)i * SPANS_PAGE_REC_BYTES;
         page_rec_t *pr = &f->pages[i];
         pr->off = load_u64le(q);
@@ -1241,62 +1223,82 @@ int spans_file_open(const char *path, spans_file_t **out, err_t *err)
         pr->crc = load_u32le(q + 20);
         pr->min_ns = (int64_t)load_u64le(q + 24);
         pr->max_ns = (int64_t)load_u64le(q + 32);
-        if (pr->off != expect || pr->clen > dict_off - pr->off || pr->n == 0 ||
-            pr->rlen > SPANS_PAGE_RAW_MAX || pr->min_ns > pr->max_ns) {
-            free(pbuf);
-            rc = CORRUPT(err, path, pidx_off + (uint64_t)i * SPANS_PAGE_REC_BYTES,
+        if (pr->off != expect || pr->clen > sec->dict_off - pr->off || pr->n == 0 ||
+            pr->rlen > SPANS_PAGE_RAW_MAX || pr->min_ns > pr->max_ns)
+            rc = CORRUPT(err, f->path, sec->pidx_off + (uint64_t)i * SPANS_PAGE_REC_BYTES,
                          "bad page index entry");
-            goto fail;
-        }
         expect += pr->clen;
         total += pr->n;
     }
     free(pbuf);
-    if (expect != dict_off || total != f->n_spans) {
-        rc = CORRUPT(err, path, pidx_off, "page index does not cover the pages");
-        goto fail;
-    }
-    /* trace table */
+    if (!rc && (expect != sec->dict_off || total != f->n_spans))
+        rc = CORRUPT(err, f->path, sec->pidx_off, "page index does not cover the pages");
+    return rc;
+}
+
+/* Reads the trace table: ids strictly ascending, each pointing at a span of a page. */
+static int read_trace_table(spans_file_t *f, const sections_t *sec, err_t *err)
+{
     size_t tlen = (size_t)f->n_traces * SPANS_TRACE_REC_BYTES;
     f->traces = xrealloc(NULL, tlen ? tlen : 1);
-    if ((rc = pread_full(f->fd, f->traces, tlen, tt_off)) != 0 ||
-        crc32c(0, f->traces, tlen) != load_u32le(ft + 56)) {
-        rc = CORRUPT(err, path, tt_off, "trace table checksum mismatch");
-        goto fail;
-    }
+    if (pread_full(f->fd, f->traces, tlen, sec->tt_off) != 0 ||
+        crc32c(0, f->traces, tlen) != sec->tt_crc)
+        return CORRUPT(err, f->path, sec->tt_off, "trace table checksum mismatch");
     for (uint64_t i = 0; i < f->n_traces; i++) {
         const uint8_t *q = f->traces + i * SPANS_TRACE_REC_BYTES;
         uint32_t pg = load_u32le(q + 16), at = load_u32le(q + 20);
         if ((i && memcmp(q - SPANS_TRACE_REC_BYTES, q, 16) >= 0) || pg >= f->n_pages ||
-            at >= f->pages[pg].n) {
-            rc = CORRUPT(err, path, tt_off + i * SPANS_TRACE_REC_BYTES, "bad trace table entry");
-            goto fail;
-        }
+            at >= f->pages[pg].n)
+            return CORRUPT(err, f->path, sec->tt_off + i * SPANS_TRACE_REC_BYTES,
+                           "bad trace table entry");
     }
-    if ((f->n_spans == 0) != (f->n_traces == 0)) {
-        rc = CORRUPT(err, path, tt_off, "trace table does not match span count");
-        goto fail;
-    }
-    /* dictionary */
+    return 0;
+}
+
+static int read_dict(spans_file_t *f, const sections_t *sec, err_t *err)
+{
     buf_t comp = BUF_INIT, raw = BUF_INIT;
-    rc = read_frame(f->fd, f->dctx, dict_off, dict_clen, dict_rlen, load_u32le(ft + 16), &comp,
-                    &raw);
+    int rc = read_frame(f->fd, f->dctx, sec->dict_off, sec->dict_clen, sec->dict_rlen,
+                        sec->dict_crc, &comp, &raw);
     buf_deinit(&comp);
     if (!rc) {
         f->dict_raw = buf_steal(&raw, &(size_t){0});
-        rc = decode_dict(f, f->dict_raw, dict_rlen);
+        rc = decode_dict(f, f->dict_raw, sec->dict_rlen);
     }
     buf_deinit(&raw);
+    if (rc == ERR_IO)
+        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
+    return rc ? CORRUPT(err, f->path, sec->dict_off, "bad dictionary") : 0;
+}
+
+int spans_file_open(const char *path, spans_file_t **out, err_t *err)
+{
+    *out = NULL;
+    spans_file_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return err_set(err, ERR_NOMEM, "%s: out of memory", path);
+    f->path = strdup(path);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 0;
+    struct stat st;
+    sections_t sec = {0};
+    if (f->fd < 0 || fstat(f->fd, &st) != 0) {
+        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
+                     strerror(errno));
+    } else if (!(f->dctx = ZSTD_createDCtx())) {
+        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
+    } else {
+        f->size = (uint64_t)st.st_size;
+        if (!(rc = read_footer(f, &sec, err)) && !(rc = read_page_index(f, &sec, err)) &&
+            !(rc = read_trace_table(f, &sec, err)))
+            rc = read_dict(f, &sec, err);
+    }
     if (rc) {
-        rc = rc == ERR_IO ? err_set(err, rc, "%s: read: %s", path, strerror(errno))
-                          : CORRUPT(err, path, dict_off, "bad dictionary");
-        goto fail;
+        spans_file_close(f);
+        return rc;
     }
     *out = f;
     return 0;
-fail:
-    spans_file_close(f);
-    return rc;
 }
 
 void spans_file_close(spans_file_t *f)

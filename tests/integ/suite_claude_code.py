@@ -18,7 +18,9 @@ from harness import (R, ROOT, Server, any_value_str, attrs_to_labels, get_json, 
                      loki_all_entries, prom_label_name, prom_metric_name, prom_range_samples,
                      selector)
 
-CAPTURE = os.path.join(ROOT, '..', 'shared', 'specs', 'claude-code', 'capture-http-json.jsonl')
+# A committed copy of ../shared/specs/claude-code/capture-http-json.jsonl, so the suite needs
+# nothing outside the repository.
+CAPTURE = os.path.join(ROOT, 'tests', 'data', 'otlp', 'claude-code-capture.jsonl')
 
 
 def load_capture():
