@@ -55,8 +55,10 @@ $(ASAN)/fuzz/%: $(ASAN)/fuzz/%.o $(ASAN)/fuzz/replay.o $(ALIB_OBJ)
 deps:
 	@scripts/install-deps.sh
 
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
+
 run: deps
-	@$(MAKE) --no-print-directory skillscope
+	@$(MAKE) --no-print-directory -j$(NPROC) skillscope
 	./skillscope serve --data-dir ./skillscope-data
 
 unit: $(BUILD)/test_unit
@@ -82,7 +84,7 @@ check-deps:
 	@scripts/check-includes.sh
 
 test: deps
-	@$(MAKE) --no-print-directory skillscope $(BUILD)/test_unit
+	@$(MAKE) --no-print-directory -j$(NPROC) skillscope $(BUILD)/test_unit
 	@scripts/test-all.sh
 
 $(BUILD)/bench/otlp_load: $(BUILD)/bench/otlp_load.o $(LIB_OBJ)

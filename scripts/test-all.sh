@@ -28,8 +28,8 @@ stage() {
 stage format-check make --no-print-directory format-check-counted
 stage check-includes scripts/check-includes.sh
 stage unit build/release/test_unit
-stage asan make --no-print-directory asan
-stage fuzz-replay make --no-print-directory fuzz-replay
+stage asan make --no-print-directory -j"$(nproc)" asan
+stage fuzz-replay make --no-print-directory -j"$(nproc)" fuzz-replay
 stage integ tests/integ/run.sh
 stage interop tests/interop/run.sh
 # The same integration suites against the ASan/UBSan build of the server: memory errors and leaks

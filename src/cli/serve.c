@@ -22,6 +22,7 @@
 #include "net/loop.h"
 #include "query/api.h"
 #include "store/db.h"
+#include "web/home.h"
 #include "web/status.h"
 
 #define MAINTAIN_INTERVAL_MS 15000
@@ -86,6 +87,8 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
         return rc;
     if ((rc = api_register(s->http, s->db, err)) != 0)
         return rc;
+    if ((rc = home_register(s->http, "main")) != 0)
+        return err_set(err, rc, "cannot register the home page: %s", err_str(rc));
     return 0;
 }
 

@@ -103,6 +103,13 @@ def run():
     dt = srv.start(ready_timeout=5)
     print('   /-/ready answered %.3f s after spawn (existing data dir)' % dt, flush=True)
     R.check('/-/ready within 5 s of restart on the same dir', dt < 5, dt)
+    r = http('GET', srv.http_port, '/')
+    R.eq('GET / on the main port answers 200', r.status, 200)
+    R.check('GET / is an HTML page', r.ctype().startswith('text/html'), r.ctype())
+    R.check('GET / shows the OTLP endpoint with this server\'s OTLP port',
+            ('OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d' % srv.otlp_port).encode() in r.body,
+            r.body[:300])
+    R.eq('GET / on the OTLP port is not the home page', http('GET', srv.otlp_port, '/').status, 404)
     srv.stop()
 
     for mode in ('batch', 'always', 'off'):
