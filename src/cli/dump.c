@@ -86,6 +86,7 @@ static int dump_local(const char *dir, const api_dump_opts_t *o)
     db_opts_t opts;
     db_opts_default(&opts);
     opts.dir = dir;
+    opts.read_only = true;
     db_t *db;
     err_t err = {0};
     int rc = db_open(&opts, &db, &err);

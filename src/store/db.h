@@ -45,12 +45,22 @@ typedef struct db_opts {
     int64_t ooo_window_ms;   /* default 10m */
     int64_t block_range_ms;  /* head span before it is cut into a block; default 2h */
     uint64_t head_max_bytes; /* cut earlier when the head holds this much; default 64 MiB */
+    /* Open for inspection (`skillscope dump`) without changing a byte on disk. db_open needs an
+     * existing dir (ERR_NOTFOUND otherwise), takes LOCK shared (ERR_EXISTS while a writer holds
+     * it; a writer cannot open while a reader does, so keep read-only opens short), loads the
+     * blocks and replays the WAL into memory, but creates, truncates, renames and deletes nothing:
+     * no WAL segment or checkpoint, a torn WAL tail is left in place and reading stops there, no
+     * block is written, compacted or expired. db_commit returns ERR_UNSUPPORTED (without taking
+     * the batch), db_maintain does nothing, db_event_fd returns -1, db_close only frees. Default
+     * false. */
+    bool read_only;
 } db_opts_t;
 
 void db_opts_default(db_opts_t *o);
 
 /* Opens or creates dir, takes its lock, loads blocks and replays the WAL (a torn tail is truncated
- * and logged). ERR_EXISTS if another process holds the lock. On success *out owns everything. */
+ * and logged; see read_only for a read-only open). ERR_EXISTS if another process holds the lock. On
+ * success *out owns everything. */
 int db_open(const db_opts_t *opts, db_t **out, err_t *err);
 /* Clean shutdown: waits for pending commits, writes the head to a block, closes the WAL. */
 void db_close(db_t *db);
@@ -115,7 +125,8 @@ typedef void (*db_commit_cb)(void *arg, const db_commit_result_t *res);
 
 /* Takes ownership of b. Applies it to the head, logs it, and calls cb (from db_poll on this
  * thread) once durable. Returns ERR_OVERLOAD without taking b when the WAL queue is full (the
- * caller answers 429/503), ERR_CLOSED after db_close began. cb may be NULL (fire and forget). */
+ * caller answers 429/503), ERR_CLOSED after db_close began, ERR_UNSUPPORTED when read-only. cb may
+ * be NULL (fire and forget). */
 int db_commit(db_t *db, db_batch_t *b, db_commit_cb cb, void *arg);
 
 /* Readable when db_poll has completions to run. */

@@ -1,13 +1,16 @@
 /* test_db.c - the storage facade end to end: commits and acks, restarts, crashes, torn tails,
- * injected WAL faults, order rules, deltas, head cuts, compaction, retention, spans and logs. */
+ * injected WAL faults, order rules, deltas, head cuts, compaction, retention, spans and logs,
+ * read-only opens. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/crc32c.h"
 #include "base/log.h"
 #include "store/db.h"
 #include "store/format.h"
@@ -898,4 +901,288 @@ TEST(crash_between_block_and_checkpoint_dedupes)
     CHECK_OK(db_trace_get(db, tid, 0, 0, trace_cb, NULL));
     CHECK_EQ_INT(trace_n, 1);
     db_close(db);
+}
+
+/* ---- read-only opens ---- */
+
+typedef struct snap {
+    char **v;
+    size_t n, cap;
+} snap_t;
+
+static void snap_walk(snap_t *s, const char *root, const char *rel)
+{
+    char path[4600];
+    snprintf(path, sizeof path, "%s%s", root, rel);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    uint32_t crc = 0;
+    if (S_ISREG(st.st_mode)) {
+        int fd = open(path, O_RDONLY);
+        char buf[65536];
+        ssize_t r;
+        while (fd >= 0 && (r = read(fd, buf, sizeof buf)) > 0)
+            crc = crc32c(crc, buf, (size_t)r);
+        if (fd >= 0)
+            close(fd);
+    }
+    char line[5000];
+    snprintf(line, sizeof line, "%s mode=%o size=%lld mtime=%lld.%09ld ctime=%lld.%09ld crc=%08x\n",
+             rel[0] ? rel : ".", (unsigned)st.st_mode, (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
+             st.st_ctim.tv_nsec, crc);
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+    }
+    s->v[s->n++] = strdup(line);
+    if (!S_ISDIR(st.st_mode))
+        return;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char sub[4600];
+        snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name);
+        snap_walk(s, root, sub);
+    }
+    if (d)
+        closedir(d);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every file and directory under dir with its size, times and a CRC of its bytes, one per line,
+ * sorted. The caller frees the result. */
+static char *snapshot(const char *dir)
+{
+    snap_t s = {NULL, 0, 0};
+    snap_walk(&s, dir, "");
+    qsort(s.v, s.n, sizeof *s.v, cmp_cstr);
+    size_t len = 1;
+    for (size_t i = 0; i < s.n; i++)
+        len += strlen(s.v[i]);
+    char *out = malloc(len);
+    out[0] = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        strcat(out, s.v[i]);
+        free(s.v[i]);
+    }
+    free(s.v);
+    return out;
+}
+
+static void ro_opts(db_opts_t *o, const char *dir)
+{
+    db_opts_default(o);
+    o->dir = dir;
+    o->retention_ms = 0;
+    o->read_only = true;
+}
+
+/* Checks what a read-only open of dir holds: n samples of x{job="a"} (ts = i * 1000, value = i),
+ * one span of trace 5 and 3 log lines. */
+static void check_ro_contents(db_t *db, int n)
+{
+    int64_t ts[64];
+    double vs[64];
+    size_t ns;
+    CHECK_EQ_INT(read_series(db, "x", INT64_MIN, INT64_MAX, ts, vs, 64, &ns), n);
+    CHECK_EQ_INT(ns, 1);
+    for (int i = 0; i < n && i < 64; i++) {
+        CHECK_EQ_INT(ts[i], i * 1000);
+        CHECK_EQ_DBL(vs[i], i);
+    }
+    uint8_t tid[16];
+    memset(tid, 5, 16);
+    trace_n = 0;
+    trace_prev = INT64_MIN;
+    CHECK_OK(db_trace_get(db, tid, 0, 0, trace_cb, NULL));
+    CHECK_EQ_INT(trace_n, 1);
+    logs_n = 0;
+    matcher_t m;
+    matcher_init(&m, MATCH_EQ, STR("app"), STR("web"), NULL);
+    err_t err;
+    CHECK_OK(db_logs_select(db, &m, 1, 0, INT64_MAX, false, 0, logs_cb, NULL, &err));
+    CHECK_EQ_INT(logs_n, 3);
+    arena_t ar;
+    arena_init(&ar, 0);
+    str_t *v;
+    size_t nv;
+    CHECK_OK(db_label_values(db, STR("job"), NULL, 0, INT64_MIN, INT64_MAX, &ar, &v, &nv, &err));
+    CHECK_EQ_INT(nv, 1);
+    arena_deinit(&ar);
+}
+
+TEST(read_only_open_reads_acked_data_and_changes_nothing)
+{
+    const char *dir = test_tmpdir();
+    char cmd[8192];
+    db_t *db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    db_batch_t *b = db_batch_new();
+    for (int i = 0; i < 10; i++)
+        sample(b, "x", "a", i * 1000, i);
+    db_span_t s;
+    span_of(&s, 5, 1, 1000);
+    db_batch_add_span(b, &s);
+    label_t sl[] = {{STR("app"), STR("web")}};
+    labels_t stream = {sl, 1};
+    for (int i = 0; i < 3; i++)
+        db_batch_add_log(b, &stream, 1000000000LL * (i + 1), STR("hello"), NULL);
+    ack_t a;
+    REQUIRE_OK(commit_wait(db, b, &a));
+
+    /* While a writer holds the directory, a read-only open fails and names it. */
+    db_opts_t ro;
+    ro_opts(&ro, dir);
+    db_t *r;
+    err_t err;
+    CHECK_EQ_INT(db_open(&ro, &r, &err), ERR_EXISTS);
+    char pid[32];
+    snprintf(pid, sizeof pid, "process %ld", (long)getpid());
+    CHECK(strstr(err.msg, pid) != NULL);
+
+    /* Crash: what was acked is only in the WAL, whose last segment then gets a torn tail. The
+     * LOCK file keeps the pid of a writer that is gone. */
+    db__abandon(db);
+    char seg[4400];
+    last_segment(dir, seg, sizeof seg);
+    int fd = open(seg, O_WRONLY | O_APPEND);
+    uint8_t torn[] = {200, 0, 0, 0, 9, 9, 9, 9, WAL_REC_SAMPLES, 1, 2, 3};
+    CHECK_EQ_INT(write(fd, torn, sizeof torn), (long long)sizeof torn);
+    close(fd);
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/LOCK", dir);
+    fd = open(lock, O_WRONLY | O_TRUNC);
+    CHECK_EQ_INT(write(fd, "999999999\n", 10), 10);
+    close(fd);
+    /* Also an unfinished block directory, which a writer's open would remove. */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/blocks/0000000000000001.tmp'", dir);
+    REQUIRE(system(cmd) == 0);
+
+    char *before = snapshot(dir);
+    quiet();
+    CHECK_OK(db_open(&ro, &r, &err));
+    loud();
+    REQUIRE(r);
+    check_ro_contents(r, 10);
+    db_stats_t st;
+    db_get_stats(r, &st);
+    CHECK_EQ_U64(st.blocks, 0);
+    CHECK_EQ_U64(st.head_samples, 10);
+    CHECK_EQ_U64(st.wal_corrupt_truncations, 1); /* found, left in place */
+    CHECK(st.wal_replay_records >= 3);
+    CHECK(st.wal_segments >= 1);
+    CHECK_EQ_U64(st.wal_bytes_written, 0);
+
+    /* Readers share the lock; a writer cannot start meanwhile, and the stale pid is not named. */
+    db_t *r2;
+    quiet();
+    CHECK_OK(db_open(&ro, &r2, &err));
+    loud();
+    db_close(r2);
+    db_opts_t rw;
+    db_opts_default(&rw);
+    rw.dir = dir;
+    db_t *w;
+    CHECK_EQ_INT(db_open(&rw, &w, &err), ERR_EXISTS);
+    CHECK(strstr(err.msg, "999999999") == NULL);
+    CHECK(strstr(err.msg, "in use by another process") != NULL);
+
+    /* Commits are refused without taking the batch; maintenance and polling do nothing. */
+    b = db_batch_new();
+    sample(b, "x", "a", 100000, 1);
+    memset(&a, 0, sizeof a);
+    CHECK_EQ_INT(db_commit(r, b, on_ack, &a), ERR_UNSUPPORTED);
+    db_batch_free(b);
+    CHECK_EQ_INT(db_event_fd(r), -1);
+    db_poll(r);
+    CHECK_EQ_INT(a.calls, 0);
+    db_maintain(r, clock_now_ms() + 365LL * 24 * 3600 * 1000);
+    db_close(r);
+    char *after = snapshot(dir);
+    CHECK_EQ_STR(after, before);
+    free(before);
+    free(after);
+
+    /* A writer repairs the tail and cuts the head into a block on close; keep the segments of
+     * before the cut and put them back afterwards, as a crash between the checkpoint and their
+     * deletion would leave them. Then more acked samples go only to the WAL. */
+    snprintf(cmd, sizeof cmd, "cp -r '%s/wal' '%s/wal.bak'", dir, dir);
+    REQUIRE(system(cmd) == 0);
+    quiet();
+    db = open_db(dir, WAL_FSYNC_BATCH);
+    loud();
+    REQUIRE(db);
+    db_close(db);
+    db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    b = db_batch_new();
+    for (int i = 10; i < 20; i++)
+        sample(b, "x", "a", i * 1000, i);
+    REQUIRE_OK(commit_wait(db, b, &a));
+    CHECK_EQ_U64(a.res.samples_accepted, 10);
+    db__abandon(db);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && for f in wal.bak/*; do [ -e \"wal/${f#wal.bak/}\" ] || cp -p \"$f\" wal/; "
+             "done && rm -rf wal.bak",
+             dir);
+    REQUIRE(system(cmd) == 0);
+
+    before = snapshot(dir);
+    CHECK(strstr(before, "/wal/00000001 ") != NULL); /* the segment from before the cut */
+    CHECK_OK(db_open(&ro, &r, &err));
+    REQUIRE(r);
+    check_ro_contents(r, 20);
+    db_get_stats(r, &st);
+    CHECK_EQ_U64(st.blocks, 1);
+    CHECK_EQ_U64(st.block_samples, 10);
+    CHECK_EQ_U64(st.head_samples, 10); /* replayed from the newest checkpoint on */
+    CHECK_EQ_U64(st.wal_corrupt_truncations, 0);
+    b = db_batch_new();
+    CHECK_EQ_INT(db_commit(r, b, NULL, NULL), ERR_UNSUPPORTED);
+    db_batch_free(b);
+    db_maintain(r, clock_now_ms() + 365LL * 24 * 3600 * 1000);
+    db_close(r);
+    after = snapshot(dir);
+    CHECK_EQ_STR(after, before);
+    free(before);
+    free(after);
+
+    /* And the writer still finds everything afterwards. */
+    db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    check_ro_contents(db, 20);
+    db_close(db);
+}
+
+TEST(read_only_open_creates_nothing)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/missing", test_tmpdir());
+    db_opts_t ro;
+    ro_opts(&ro, dir);
+    db_t *r;
+    err_t err;
+    CHECK_EQ_INT(db_open(&ro, &r, &err), ERR_NOTFOUND);
+    struct stat st;
+    CHECK(stat(dir, &st) != 0);
+    /* An empty directory (no LOCK, WAL or blocks) opens empty and stays empty. */
+    REQUIRE(mkdir(dir, 0755) == 0);
+    char *before = snapshot(dir);
+    REQUIRE_OK(db_open(&ro, &r, &err));
+    db_stats_t ds;
+    db_get_stats(r, &ds);
+    CHECK_EQ_U64(ds.blocks + ds.head_series + ds.wal_segments, 0);
+    db_close(r);
+    char *after = snapshot(dir);
+    CHECK_EQ_STR(after, before);
+    free(before);
+    free(after);
 }

@@ -765,6 +765,15 @@ TEST(size_on_json_workload)
     logs_file_t *f;
     REQUIRE_OK(logs_file_open(path, &f, &err));
     CHECK_OK(logs_file_verify(f, &err));
+    col_t c;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_OK(select_all(NULL, &f, 1, NULL, 0, INT64_MIN, INT64_MAX, false, 0, &c));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK_EQ_U64(c.n, (uint64_t)n);
+    buf_deinit(&c.out);
+    if (getenv("SKILLSCOPE_REPORT"))
+        printf("logs file: all %d lines read back in time order at %.0f lines/s\n", n, n / secs);
     logs_file_close(f);
     logs_head_free(h);
     arena_deinit(&a);
