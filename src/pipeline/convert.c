@@ -686,6 +686,18 @@ static str_t hex_str(arena_t *a, const uint8_t *id, size_t n)
     return (str_t){p, 2 * n};
 }
 
+/* Decimal text of v in the arena (no printf: this runs several times per log record). */
+static str_t u64_str(arena_t *a, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return arena_str(a, (str_t){tmp + sizeof tmp - n, n});
+}
+
 void convert_logs(const otlp_logs_t *l, db_batch_t *batch, arena_t *a, int64_t now_ns,
                   convert_result_t *res)
 {
@@ -701,59 +713,68 @@ void convert_logs(const otlp_logs_t *l, db_batch_t *batch, arena_t *a, int64_t n
         if (lb_find(&stream, STR("service_name")) < 0)
             lb_set(&stream, STR("service_name"), STR("unknown_service"), LB_KEEP);
         stream.base_n = stream.n;
+        labels_t sls = {0};
+        str_t sls_event = STR_NULL; /* event_name the cached stream labels were built for */
+        bool have_sls = false;
         for (size_t s = 0; s < rl->n_scopes; s++) {
             const otlp_scope_logs_t *sl = &rl->scopes[s];
+            /* Metadata shared by every record of this scope: other resource attributes, scope
+             * attributes, scope name and version. Record attributes take precedence over it. */
+            lb_t shared;
+            lb_init(&shared, a, ra->n + sl->scope.attrs.n + 2);
+            for (size_t i = 0; i < ra->n; i++)
+                if (!is_stream_attr(ra->v[i].key))
+                    meta_add(&shared, ra->v[i].key, &ra->v[i].value, 0);
+            for (size_t i = 0; i < sl->scope.attrs.n; i++)
+                meta_add(&shared, sl->scope.attrs.v[i].key, &sl->scope.attrs.v[i].value, 0);
+            if (sl->scope.name.len)
+                lb_set(&shared, STR("scope_name"), sl->scope.name, LB_KEEP);
+            if (sl->scope.version.len)
+                lb_set(&shared, STR("scope_version"), sl->scope.version, LB_KEEP);
             for (size_t k = 0; k < sl->n_logs; k++) {
                 const otlp_log_t *lg = &sl->logs[k];
                 res->items++;
-                stream.n = stream.base_n;
+                uint64_t ts = lg->time_ns ? lg->time_ns : lg->observed_time_ns;
+                if (ts > (uint64_t)INT64_MAX) {
+                    reject(res, "log record: timestamp out of range");
+                    continue;
+                }
                 str_t event = lg->event_name;
                 const otlp_value_t *ev = otlp_attrs_get(&lg->attrs, "event.name");
                 if (!event.len && ev)
                     event = otlp_value_to_str(ev, a);
-                if (event.len)
-                    lb_set(&stream, STR("event_name"), event, LB_OVERRIDE);
-                labels_t sls = lb_labels(&stream);
+                if (!have_sls || !str_eq(event, sls_event)) {
+                    stream.n = stream.base_n;
+                    if (event.len)
+                        lb_set(&stream, STR("event_name"), event, LB_OVERRIDE);
+                    sls = lb_labels(&stream);
+                    sls_event = event;
+                    have_sls = true;
+                }
 
                 lb_t meta;
-                lb_init(&meta, a, lg->attrs.n + ra->n + sl->scope.attrs.n + 10);
+                lb_init(&meta, a, lg->attrs.n + shared.n + 8);
                 for (size_t i = 0; i < lg->attrs.n; i++)
                     if (!str_eq_cstr(lg->attrs.v[i].key, "event.name"))
                         meta_add(&meta, lg->attrs.v[i].key, &lg->attrs.v[i].value, 0);
-                for (size_t i = 0; i < ra->n; i++)
-                    if (!is_stream_attr(ra->v[i].key))
-                        meta_add(&meta, ra->v[i].key, &ra->v[i].value, 0);
-                for (size_t i = 0; i < sl->scope.attrs.n; i++)
-                    meta_add(&meta, sl->scope.attrs.v[i].key, &sl->scope.attrs.v[i].value, 0);
-                if (sl->scope.name.len)
-                    lb_set(&meta, STR("scope_name"), sl->scope.name, LB_KEEP);
-                if (sl->scope.version.len)
-                    lb_set(&meta, STR("scope_version"), sl->scope.version, LB_KEEP);
+                for (size_t i = 0; i < shared.n; i++)
+                    lb_set(&meta, shared.v[i].name, shared.v[i].value, LB_KEEP);
                 if (lg->severity_text.len)
                     lb_set(&meta, STR("severity_text"), lg->severity_text, LB_OVERRIDE);
-                if (lg->severity_number) {
-                    char *sn = arena_sprintf(a, "%d", lg->severity_number);
-                    lb_set(&meta, STR("severity_number"), str_cstr(sn), LB_OVERRIDE);
-                }
-                if (lg->observed_time_ns) {
-                    char *o = arena_sprintf(a, "%llu", (unsigned long long)lg->observed_time_ns);
-                    lb_set(&meta, STR("observed_timestamp"), str_cstr(o), LB_OVERRIDE);
-                }
-                if (lg->flags) {
-                    char *f = arena_sprintf(a, "%u", lg->flags);
-                    lb_set(&meta, STR("flags"), str_cstr(f), LB_OVERRIDE);
-                }
+                if (lg->severity_number)
+                    lb_set(&meta, STR("severity_number"),
+                           u64_str(a, (uint64_t)(unsigned)lg->severity_number), LB_OVERRIDE);
+                if (lg->observed_time_ns)
+                    lb_set(&meta, STR("observed_timestamp"), u64_str(a, lg->observed_time_ns),
+                           LB_OVERRIDE);
+                if (lg->flags)
+                    lb_set(&meta, STR("flags"), u64_str(a, lg->flags), LB_OVERRIDE);
                 if (lg->has_trace_id)
                     lb_set(&meta, STR("trace_id"), hex_str(a, lg->trace_id, 16), LB_OVERRIDE);
                 if (lg->has_span_id)
                     lb_set(&meta, STR("span_id"), hex_str(a, lg->span_id, 8), LB_OVERRIDE);
                 labels_t mls = lb_labels(&meta);
 
-                uint64_t ts = lg->time_ns ? lg->time_ns : lg->observed_time_ns;
-                if (ts > (uint64_t)INT64_MAX) {
-                    reject(res, "log record: timestamp out of range");
-                    continue;
-                }
                 str_t line =
                     lg->body.type == OTLP_V_EMPTY ? STR("") : otlp_value_to_str(&lg->body, a);
                 db_batch_add_log(batch, &sls, ts ? (int64_t)ts : now_ns, line, &mls);

@@ -9,27 +9,16 @@
  * by another label set (damage upstream), the WAL id is aliased to the head series for the rest
  * of the replay, so later SAMPLES records still land on the right series.
  *
- * Read-only opens (db_opts_t.read_only) have no wal_t: wal_replay deletes segments older than the
- * newest checkpoint and truncates a torn tail, so this file reads the segments itself with the
- * same rules (start at the newest segment that begins with a complete checkpoint; stop a segment
- * at its first bad record, counted as a torn tail in the last non-empty segment and as corruption
- * before it) and never changes a file.
+ * Read-only opens (db_opts_t.read_only) replay through a read-only wal_t (wal_open_read_only):
+ * the same reader and rules as a writer's open, but the segments older than the newest checkpoint
+ * stay and a torn tail is counted and left in place, so no file changes.
  */
 #include "store/db.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
-#include "base/log.h"
 #include "base/varint.h"
 #include "store/format.h"
 #include "store/head.h"
@@ -201,199 +190,17 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
     return r.bad ? ERR_CORRUPT : 0;
 }
 
-/* ---- read-only replay ---- */
-
-typedef struct seg {
-    uint32_t seq;
-    uint64_t bytes;
-} seg_t;
-
-typedef struct seg_map {
-    const uint8_t *p; /* NULL for an empty file */
-    size_t n;
-} seg_map_t;
-
-static int cmp_seg(const void *a, const void *b)
-{
-    uint32_t x = ((const seg_t *)a)->seq, y = ((const seg_t *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
-/* The segments of the WAL directory in log order; none when the directory does not exist. The
- * caller frees *out. */
-static int list_segments(const db_t *db, seg_t **out, size_t *n_out, err_t *err)
-{
-    *out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(db->wal_dir);
-    if (!d) {
-        if (errno == ENOENT)
-            return 0;
-        return err_set(err, ERR_IO, "open %s: %s", db->wal_dir, strerror(errno));
-    }
-    seg_t *v = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *name = e->d_name;
-        if (strlen(name) != 8 || strspn(name, "0123456789abcdef") != 8)
-            continue;
-        char *path = db__path_join(db->wal_dir, name);
-        struct stat st;
-        bool regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-        free(path);
-        if (!regular)
-            continue;
-        v = db__grow(v, &cap, n, sizeof *v);
-        v[n++] = (seg_t){(uint32_t)strtoul(name, NULL, 16), (uint64_t)st.st_size};
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(v, n, sizeof *v, cmp_seg);
-    *out = v;
-    *n_out = n;
-    return 0;
-}
-
-static char *seg_path(const db_t *db, uint32_t seq)
-{
-    char name[16];
-    snprintf(name, sizeof name, "%08x", seq);
-    return db__path_join(db->wal_dir, name);
-}
-
-static int map_segment(const char *path, seg_map_t *m, err_t *err)
-{
-    m->p = NULL;
-    m->n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(err, ERR_IO, "open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return err_set(err, ERR_IO, "stat %s: %s", path, strerror(e));
-    }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return err_set(err, ERR_IO, "mmap %s: %s", path, strerror(e));
-        }
-        m->p = p;
-        m->n = (size_t)st.st_size;
-    }
-    close(fd);
-    return 0;
-}
-
-static void unmap_segment(seg_map_t *m)
-{
-    if (m->p)
-        munmap((void *)m->p, m->n);
-    m->p = NULL;
-}
-
-/* True if the segment begins with a complete checkpoint (see format.h). */
-static bool starts_with_checkpoint(const seg_map_t *m)
-{
-    if (!m->p)
-        return false;
-    const uint8_t *p = m->p, *end = m->p + m->n;
-    for (;;) {
-        uint8_t type;
-        const uint8_t *pl;
-        size_t n;
-        if (wal_record_parse(p, end, &type, &pl, &n) != 0)
-            return false;
-        if (type == WAL_REC_CHECKPOINT_END)
-            return true;
-        if (type != WAL_REC_CHECKPOINT && type != WAL_REC_METADATA)
-            return false;
-        p = pl + n;
-    }
-}
-
-/* Applies the segment's records up to its end or its first bad one. */
-static void replay_segment(db_t *db, const char *path, const seg_map_t *m, bool last)
-{
-    if (!m->p)
-        return;
-    const uint8_t *p = m->p, *end = m->p + m->n;
-    while (p < end) {
-        uint8_t type;
-        const uint8_t *pl;
-        size_t n;
-        uint64_t off = (uint64_t)(p - m->p);
-        if (wal_record_parse(p, end, &type, &pl, &n) != 0) {
-            if (last) {
-                log_warn("wal: torn record at the end of the log; read-only, so reading stops "
-                         "there and the file is left as it is",
-                         "file=%s offset=%llu ignored_bytes=%llu", path, (unsigned long long)off,
-                         (unsigned long long)(m->n - off));
-                db->ro_wal.corrupt_truncations++;
-            } else {
-                log_error("wal: corrupt record in the middle of the log; skipping the rest "
-                          "of this segment",
-                          "file=%s offset=%llu skipped_bytes=%llu", path, (unsigned long long)off,
-                          (unsigned long long)(m->n - off));
-                db->ro_wal.corrupt_segments++;
-            }
-            return;
-        }
-        db->ro_wal.replay_records++;
-        db->ro_wal.replay_bytes += WAL_RECORD_HDR + n;
-        if (replay_record(db, type, pl, n) != 0)
-            log_error("wal: record could not be applied", "file=%s offset=%llu type=%u", path,
-                      (unsigned long long)off, type);
-        p = pl + n;
-    }
-}
-
+/* A read-only db has no wal_t: a read-only one lives for the replay alone, and what it found is
+ * kept for the stats. */
 static int replay_read_only(db_t *db, err_t *err)
 {
-    seg_t *segs;
-    size_t n;
-    int rc = list_segments(db, &segs, &n, err);
+    wal_t *w;
+    int rc = wal_open_read_only(db->wal_dir, &w, err);
     if (rc)
         return rc;
-    db->ro_wal.segments = n;
-    for (size_t i = 0; i < n; i++)
-        db->ro_wal.bytes_on_disk += segs[i].bytes;
-    /* Newest complete checkpoint wins; what precedes it is already in blocks. */
-    size_t start = 0;
-    for (size_t i = n; i-- > 0;) {
-        char *path = seg_path(db, segs[i].seq);
-        seg_map_t m;
-        rc = map_segment(path, &m, err);
-        free(path);
-        if (rc)
-            break;
-        bool checkpoint = starts_with_checkpoint(&m);
-        unmap_segment(&m);
-        if (checkpoint) {
-            start = i;
-            break;
-        }
-    }
-    size_t last = n; /* the last non-empty segment: only there is a bad record a torn tail */
-    for (size_t i = n; i-- > start;)
-        if (segs[i].bytes > 0) {
-            last = i;
-            break;
-        }
-    for (size_t i = start; i < n && !rc; i++) {
-        char *path = seg_path(db, segs[i].seq);
-        seg_map_t m;
-        rc = map_segment(path, &m, err);
-        if (!rc)
-            replay_segment(db, path, &m, i == last);
-        unmap_segment(&m);
-        free(path);
-    }
-    free(segs);
+    rc = wal_replay(w, replay_record, db, err);
+    wal_get_stats(w, &db->ro_wal);
+    wal_close(w);
     return rc;
 }
 

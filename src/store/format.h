@@ -8,7 +8,10 @@
  * and logs.c) are described in store/format_spans_logs.h.
  *
  * Data directory
- *   <dir>/LOCK                 flock(2)'d by the owning process; holds its pid as decimal text
+ *   <dir>/LOCK                 flock(2)'d exclusively by the owning (writing) process, which writes
+ *                              its pid there as decimal text. Read-only openers take a shared flock
+ *                              and write nothing, so the pid is that of the last writer and can be
+ *                              stale (check the process still runs before naming it).
  *   <dir>/wal/<seq>            WAL segments, <seq> = 8 lowercase hex digits, increasing
  *   <dir>/blocks/<id>/         one immutable block; <id> = 16 lowercase hex digits: 48-bit creation
  *                              ms since the epoch, then 16 random bits (ids sort by creation time)
@@ -27,7 +30,8 @@
  * that is a torn write: the file is truncated there (a warning with the offset is logged). In an
  * earlier segment it is corruption: an error naming the file and offset is logged, the rest of
  * that segment is skipped and the file left as it is for inspection; replay continues with the
- * next segment.
+ * next segment. A read-only open applies the same rules but changes no file: it stops at a torn
+ * write without truncating and leaves the segments older than the checkpoint in place.
  *
  * Payloads (types below):
  *   SERIES       repeated: uvarint series id, labels (labels_encode: uvarint n, n x (uvarint
@@ -43,7 +47,7 @@
  *                state carried over a head cut (needed for order checks and delta->cumulative).
  *   CHECKPOINT_END  empty. A segment that starts with CHECKPOINT / METADATA records followed by
  *                CHECKPOINT_END holds everything the head needs: replay starts at the newest such
- *                segment and older segments are deleted.
+ *                segment and older segments are deleted (kept by a read-only open).
  *
  * =================================== XOR chunk (encoding 1) ==================================
  *

@@ -97,7 +97,7 @@ struct db {
     bool closing;
     uint64_t samples_appended, samples_rejected, spans_appended, logs_appended;
     uint64_t replay_ms;
-    wal_stats_t ro_wal; /* read-only: what the replay found (there is no wal_t) */
+    wal_stats_t ro_wal; /* read-only: what the replay found (its wal_t is closed after it) */
 };
 
 /* realloc that aborts when memory runs out. */
@@ -117,8 +117,8 @@ void db__blocks_add(db_t *db, dblock_t d);
 void db__enc_series(buf_t *b, uint64_t id, const labels_t *ls);
 void db__enc_meta(buf_t *b, str_t metric, db_mtype_t type, str_t help, str_t unit);
 
-/* Replays the WAL into the head: through wal_replay, or, when the db is read-only, by reading
- * the segments without changing any file (a torn tail is counted and left in place). */
+/* Replays the WAL into the head through wal_replay: db->wal's, or, when the db is read-only, a
+ * read-only WAL's that changes no file (figures in ro_wal). */
 int db__replay(db_t *db, err_t *err);
 
 /* Time range (ms) of everything the head holds; mint > maxt when empty. */

@@ -14,7 +14,9 @@
  *
  * Replay maps each segment read-only and walks its records (format in store/format.h); see
  * wal_replay for the corruption policy. Segment numbers only grow; a fresh segment is started on
- * every open so a repaired tail is never appended to.
+ * every open so a repaired tail is never appended to. A read-only WAL shares that one reader: it
+ * starts at the same checkpoint and stops at the same bad records, but skips the repairs (deleting
+ * the older segments, truncating a torn tail) and never starts a writer.
  */
 #include "store/wal.h"
 
@@ -61,6 +63,7 @@ struct wal {
     wal_fsync_mode_t mode;
     uint64_t segment_bytes, pending_max;
     int efd;
+    bool read_only; /* set at open, never changes */
 
     /* Owner thread only. */
     uint32_t next_seq; /* number of the segment records are being logically added to */
@@ -158,13 +161,13 @@ static void segs_push(wal_t *w, uint32_t seq, uint64_t bytes)
     w->segs[w->n_segs++] = (segment_t){seq, bytes};
 }
 
-int wal_open(const wal_opts_t *o, wal_t **out, err_t *err)
+static int open_wal(const wal_opts_t *o, bool read_only, wal_t **out, err_t *err)
 {
     *out = NULL;
-    if (mkdir(o->dir, 0755) != 0 && errno != EEXIST)
+    if (!read_only && mkdir(o->dir, 0755) != 0 && errno != EEXIST)
         return err_set(err, ERR_IO, "create %s: %s", o->dir, strerror(errno));
     DIR *d = opendir(o->dir);
-    if (!d)
+    if (!d && !(read_only && errno == ENOENT))
         return err_set(err, ERR_IO, "open %s: %s", o->dir, strerror(errno));
     wal_t *w = calloc(1, sizeof *w);
     if (!w)
@@ -173,13 +176,14 @@ int wal_open(const wal_opts_t *o, wal_t **out, err_t *err)
     w->mode = o->mode;
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : WAL_SEGMENT_BYTES;
     w->pending_max = o->pending_max_bytes ? o->pending_max_bytes : PENDING_MAX_DEFAULT;
+    w->read_only = read_only;
     w->fd = -1;
     w->efd = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (d && (e = readdir(d))) {
         const char *s = e->d_name;
         if (strlen(s) != 8 || strspn(s, "0123456789abcdef") != 8)
             continue;
@@ -190,12 +194,21 @@ int wal_open(const wal_opts_t *o, wal_t **out, err_t *err)
             continue;
         segs_push(w, (uint32_t)strtoul(s, NULL, 16), (uint64_t)st.st_size);
     }
-    closedir(d);
+    if (d)
+        closedir(d);
     if (w->n_segs)
         qsort(w->segs, w->n_segs, sizeof *w->segs, cmp_seg);
     w->next_seq = w->n_segs ? w->segs[w->n_segs - 1].seq + 1 : 1;
     *out = w;
     return 0;
+}
+
+int wal_open(const wal_opts_t *o, wal_t **out, err_t *err) { return open_wal(o, false, out, err); }
+
+int wal_open_read_only(const char *dir, wal_t **out, err_t *err)
+{
+    wal_opts_t o = {.dir = dir, .mode = WAL_FSYNC_OFF};
+    return open_wal(&o, true, out, err);
 }
 
 /* ---- replay ---- */
@@ -216,14 +229,16 @@ static int map_segment(const wal_t *w, uint32_t seq, mapped_t *m, err_t *err)
         return err_set(err, ERR_IO, "open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
-        return err_set(err, ERR_IO, "stat %s: %s", path, strerror(errno));
+        return err_set(err, ERR_IO, "stat %s: %s", path, strerror(e));
     }
     if (st.st_size > 0) {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
+            int e = errno;
             close(fd);
-            return err_set(err, ERR_IO, "mmap %s: %s", path, strerror(errno));
+            return err_set(err, ERR_IO, "mmap %s: %s", path, strerror(e));
         }
         madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
         m->p = p;
@@ -276,6 +291,35 @@ static int truncate_segment(const wal_t *w, uint32_t seq, uint64_t off, err_t *e
     return 0;
 }
 
+/* A bad record at off in segment i: in the last non-empty segment a torn tail (truncated there,
+ * or only counted when read-only), before it corruption (counted, the file kept). Unmaps m. */
+static int bad_record(wal_t *w, size_t i, bool last, mapped_t *m, uint64_t off, err_t *err)
+{
+    char path[4096];
+    seg_path(w, w->segs[i].seq, path, sizeof path);
+    unsigned long long o = off, rest = m->n - off;
+    unmap_segment(m);
+    if (!last) {
+        log_error("wal: corrupt record in the middle of the log; skipping the rest of this segment",
+                  "file=%s offset=%llu skipped_bytes=%llu", path, o, rest);
+        w->rstats.corrupt_segments++;
+        return 0;
+    }
+    w->rstats.corrupt_truncations++;
+    if (w->read_only) {
+        log_warn("wal: torn record at the end of the log; read-only, so reading stops there and "
+                 "the file is left as it is",
+                 "file=%s offset=%llu ignored_bytes=%llu", path, o, rest);
+        return 0;
+    }
+    log_warn("wal: torn record at the end of the log, truncating",
+             "file=%s offset=%llu dropped_bytes=%llu", path, o, rest);
+    int rc = truncate_segment(w, w->segs[i].seq, off, err);
+    if (!rc)
+        w->segs[i].bytes = off;
+    return rc;
+}
+
 int wal_replay(wal_t *w, wal_replay_cb cb, void *arg, err_t *err)
 {
     int64_t t0 = clock_mono_ns();
@@ -293,11 +337,12 @@ int wal_replay(wal_t *w, wal_replay_cb cb, void *arg, err_t *err)
             break;
         }
     }
-    if (start > 0)
+    if (start > 0 && !w->read_only) {
         wal_remove_before(w, w->segs[start].seq);
-    start = 0;
-    size_t last = w->n_segs; /* index of the last non-empty segment */
-    for (size_t i = w->n_segs; i-- > 0;)
+        start = 0;
+    }
+    size_t last = w->n_segs; /* the last non-empty segment: only there is a bad record torn */
+    for (size_t i = w->n_segs; i-- > start;)
         if (w->segs[i].bytes > 0) {
             last = i;
             break;
@@ -316,25 +361,9 @@ int wal_replay(wal_t *w, wal_replay_cb cb, void *arg, err_t *err)
             size_t n;
             uint64_t off = (uint64_t)(p - m.p);
             if (wal_record_parse(p, end, &type, &pl, &n) != 0) {
-                char path[4096];
-                seg_path(w, w->segs[i].seq, path, sizeof path);
-                if (i == last) {
-                    log_warn("wal: torn record at the end of the log, truncating",
-                             "file=%s offset=%llu dropped_bytes=%llu", path,
-                             (unsigned long long)off, (unsigned long long)(m.n - off));
-                    unmap_segment(&m);
-                    rc = truncate_segment(w, w->segs[i].seq, off, err);
-                    if (rc)
-                        return rc;
-                    w->segs[i].bytes = off;
-                    w->rstats.corrupt_truncations++;
-                } else {
-                    log_error("wal: corrupt record in the middle of the log; skipping the rest "
-                              "of this segment",
-                              "file=%s offset=%llu skipped_bytes=%llu", path,
-                              (unsigned long long)off, (unsigned long long)(m.n - off));
-                    w->rstats.corrupt_segments++;
-                }
+                rc = bad_record(w, i, i == last, &m, off, err);
+                if (rc)
+                    return rc;
                 break;
             }
             w->rstats.replay_records++;
@@ -560,6 +589,8 @@ static void *writer_main(void *arg)
 
 int wal_start(wal_t *w, err_t *err)
 {
+    if (w->read_only)
+        return err_set(err, ERR_UNSUPPORTED, "WAL %s is open read-only", w->dir);
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->efd < 0)
         return err_set(err, ERR_IO, "eventfd: %s", strerror(errno));
@@ -581,6 +612,8 @@ int wal_start(wal_t *w, err_t *err)
 
 void wal_add(wal_t *w, uint8_t type, const void *payload, size_t n)
 {
+    if (w->read_only)
+        return;
     size_t rec = WAL_RECORD_HDR + n;
     pthread_mutex_lock(&w->mu);
     if (w->error) {
@@ -605,6 +638,10 @@ void wal_add(wal_t *w, uint8_t type, const void *payload, size_t n)
 
 int wal_commit(wal_t *w, uint64_t *lsn)
 {
+    if (w->read_only) {
+        *lsn = 0;
+        return ERR_UNSUPPORTED;
+    }
     pthread_mutex_lock(&w->mu);
     *lsn = w->pend_lsn + buf_len(&w->pend);
     int rc = w->error;
@@ -618,6 +655,8 @@ int wal_commit(wal_t *w, uint64_t *lsn)
 
 uint32_t wal_rotate(wal_t *w)
 {
+    if (w->read_only)
+        return w->next_seq;
     pthread_mutex_lock(&w->mu);
     marks_push(&w->pmarks, w->pend_lsn + buf_len(&w->pend), MARK_ROTATE);
     w->next_seq++;
@@ -672,6 +711,8 @@ int wal_sync(wal_t *w, uint64_t lsn)
 
 void wal_remove_before(wal_t *w, uint32_t seq)
 {
+    if (w->read_only)
+        return;
     pthread_mutex_lock(&w->mu);
     size_t k = 0;
     for (size_t i = 0; i < w->n_segs; i++) {

@@ -9,6 +9,9 @@
  * is durable once wal_status reports a durable LSN >= the LSN wal_commit returned for it.
  * After a failed write or fsync the WAL stops acknowledging anything (every later status carries
  * ERR_IO): what the kernel kept after a failed fsync is unknowable, so nothing more is promised.
+ *
+ * A read-only WAL (wal_open_read_only) only lists and replays: it creates, deletes and truncates
+ * nothing, so a process that does not own the data directory can read it (see db_opts_t.read_only).
  */
 #ifndef STORE_WAL_H
 #define STORE_WAL_H
@@ -36,22 +39,31 @@ typedef struct wal_stats {
 
 /* Opens (creating) the directory and lists its segments. Nothing is written until wal_start. */
 int wal_open(const wal_opts_t *o, wal_t **out, err_t *err);
+/* Opens dir for replay only: nothing is created (a missing dir is an empty WAL), deleted or
+ * truncated, and nothing can be written (see the read-only notes on the functions below). */
+int wal_open_read_only(const char *dir, wal_t **out, err_t *err);
 
 /* Called once per valid record, in log order; p is valid during the call only. A non-zero return
  * is logged with the segment and offset and replay continues. */
 typedef int (*wal_replay_cb)(void *arg, uint8_t type, const uint8_t *p, size_t n);
 /* Replays from the newest complete checkpoint segment (older segments are deleted), truncates a
- * torn tail, and logs mid-log corruption (see format.h). Fails only on I/O errors. */
+ * torn tail, and logs mid-log corruption (see format.h). Read-only, the older segments stay and
+ * a torn tail is only counted (corrupt_truncations): reading stops there. Fails only on I/O
+ * errors. */
 int wal_replay(wal_t *w, wal_replay_cb cb, void *arg, err_t *err);
-/* Opens a fresh segment after the existing ones and starts the writer thread. */
+/* Opens a fresh segment after the existing ones and starts the writer thread. ERR_UNSUPPORTED
+ * when read-only. */
 int wal_start(wal_t *w, err_t *err);
 
-/* Queues one record (copied). Dropped silently once the WAL has failed (the commit reports it). */
+/* Queues one record (copied). Dropped silently once the WAL has failed (the commit reports it)
+ * and when it is read-only. */
 void wal_add(wal_t *w, uint8_t type, const void *payload, size_t n);
 /* Ends a commit: wakes the writer and sets *lsn to the LSN that must become durable for it.
- * ERR_IO when the WAL has failed (the commit's records were not kept). */
+ * ERR_IO when the WAL has failed (the commit's records were not kept), ERR_UNSUPPORTED when it is
+ * read-only. */
 int wal_commit(wal_t *w, uint64_t *lsn);
-/* Records queued after this go into a new segment; returns that segment's number. */
+/* Records queued after this go into a new segment; returns that segment's number. Read-only:
+ * nothing changes and the number a new segment would get is returned. */
 uint32_t wal_rotate(wal_t *w);
 /* True when the queue holds more than pending_max_bytes (callers answer ERR_OVERLOAD). */
 bool wal_overloaded(wal_t *w);
@@ -63,7 +75,8 @@ uint64_t wal_status(wal_t *w, int *error);
 uint64_t wal_durable(wal_t *w);
 /* Blocks until lsn is durable (0) or the WAL failed (ERR_IO). */
 int wal_sync(wal_t *w, uint64_t lsn);
-/* Deletes every segment numbered below seq (after a checkpoint made them redundant). */
+/* Deletes every segment numbered below seq (after a checkpoint made them redundant). Does nothing
+ * when read-only. */
 void wal_remove_before(wal_t *w, uint32_t seq);
 void wal_get_stats(wal_t *w, wal_stats_t *st);
 /* Writes and syncs what is queued, stops the writer and frees w. */
