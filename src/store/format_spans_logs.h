@@ -1,6 +1,7 @@
 /*
- * format_spans_logs.h - the on-disk layout of span files (spans.c) and log files (logs.c), byte by
- * byte, plus the verification entry points the fuzzers and `check` tools use.
+ * format_spans_logs.h - the on-disk layout of span files (spans_file.c) and log files (logs.c,
+ * chunk content in logs_chunk.c), byte by byte. The verification entry points are in spans.h and
+ * logs.h.
  *
  * Conventions for both files: integers are little-endian; "uvarint" is LEB128 (base/varint.h);
  * "zz" is a zigzag-encoded signed value stored as a uvarint; checksums are CRC-32C (base/crc32c.h)
@@ -144,10 +145,6 @@
 #ifndef STORE_FORMAT_SPANS_LOGS_H
 #define STORE_FORMAT_SPANS_LOGS_H
 
-#include "base/err.h"
-#include "store/logs.h"
-#include "store/spans.h"
-
 #define SPANS_MAGIC "SKSSPANS"
 #define SPANS_VERSION 1
 #define SPANS_HEADER_BYTES 16
@@ -179,11 +176,5 @@ enum {
 #define LOGS_CHUNK_RAW_TARGET (64u << 10)
 #define LOGS_CHUNK_RAW_MAX (256u << 20)
 #define LOGS_STREAMS_RAW_MAX (1u << 30)
-
-/* Decodes every page (chunk) of an open file and checks it: ERR_CORRUPT with file and offset on
- * the first bad one. Costs a full read of the file; used by tests, fuzzers and offline checks
- * (queries check pages lazily and skip a bad one with a logged error). */
-int spans_file_verify(spans_file_t *f, err_t *err);
-int logs_file_verify(logs_file_t *f, err_t *err);
 
 #endif

@@ -5,9 +5,10 @@
  * Head: streams found by label-set hash (matchers are evaluated over the stream list), entries
  * appended per stream; out-of-order entries within a stream are accepted (sorted when read or
  * written). Exact duplicates (same stream, ts and line) are dropped as Loki does.
- * On disk (one file per block, layout in store/format.h): per stream its labels and its entries in
- * time order, zstd-compressed in chunks of ~64 KiB raw, with each chunk's time range so queries
- * skip what they do not need.
+ * On disk (one file per block, layout in store/format_spans_logs.h): per stream its labels and
+ * its entries in time order, zstd-compressed in chunks of ~64 KiB raw, with each chunk's time
+ * range so queries skip what they do not need. logs.c holds the head, the files, the queries and
+ * the WAL codec; logs_chunk.c encodes and decodes the content of one chunk.
  */
 #ifndef STORE_LOGS_H
 #define STORE_LOGS_H
@@ -47,6 +48,10 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err);
 void logs_file_close(logs_file_t *f);
 uint64_t logs_file_entries(const logs_file_t *f);
 int logs_file_merge(logs_file_t **in, size_t n, const char *path, uint64_t *bytes, err_t *err);
+/* Decodes every chunk of an open file and checks it: ERR_CORRUPT with file and offset on the first
+ * bad one, ERR_IO when a read fails. Costs a full read of the file; used by tests, fuzzers and
+ * offline checks (queries check chunks lazily and skip a bad one with a logged error). */
+int logs_file_verify(logs_file_t *f, err_t *err);
 
 /*
  * A query over head and files together: db.c gathers the sources, this module merges streams

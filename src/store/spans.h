@@ -3,10 +3,11 @@
  *
  * Head: spans appended as they arrive (db_span_t copied into append-only memory), resources and
  * scopes deduplicated by hash, a trace-id index (trace id -> the trace's spans).
- * On disk (one file per block, layout in store/format.h): spans grouped by trace and sorted by
- * trace id, zstd-compressed pages, a sorted trace-id table for lookups by id, and a per-block
- * dictionary of resources/scopes. db.c owns when the head is written out and which blocks exist;
- * this module only knows how to keep, write, read and encode spans.
+ * On disk (one file per block, layout in store/format_spans_logs.h): spans grouped by trace and
+ * sorted by trace id, zstd-compressed pages, a sorted trace-id table for lookups by id, and a
+ * per-block dictionary of resources/scopes. db.c owns when the head is written out and which
+ * blocks exist; this module only knows how to keep, write, read and encode spans. The head and
+ * the WAL codec are in spans.c, the file writer and reader in spans_file.c.
  */
 #ifndef STORE_SPANS_H
 #define STORE_SPANS_H
@@ -55,6 +56,11 @@ bool spans_file_scan(spans_file_t *f, int64_t mint_ns, int64_t maxt_ns,
                      bool (*cb)(void *arg, const db_span_t *s), void *arg);
 /* Writes one file holding the spans of all inputs (compaction). */
 int spans_file_merge(spans_file_t **in, size_t n, const char *path, uint64_t *bytes, err_t *err);
+/* Decodes every page of an open file and checks it against the page index and the trace table:
+ * ERR_CORRUPT with file and offset on the first bad one, ERR_IO when a read fails. Costs a full
+ * read of the file; used by tests, fuzzers and offline checks (queries check pages lazily and skip
+ * a bad one with a logged error). */
+int spans_file_verify(spans_file_t *f, err_t *err);
 
 /* WAL payload for a batch of spans: encode appends, decode calls cb per span (strs point into
  * the payload). ERR_CORRUPT when the payload is malformed. */

@@ -50,6 +50,16 @@ static wal_t *open_wal(const char *dir, wal_fsync_mode_t mode, uint64_t seg_byte
     return w;
 }
 
+/* open_wal with the replay's warnings (torn tails, corruption) silenced. */
+static wal_t *open_wal_quiet(const char *dir, wal_fsync_mode_t mode, got_t *g)
+{
+    int lvl = log_level();
+    log_set_level(LOG_ERROR + 1);
+    wal_t *w = open_wal(dir, mode, 0, g);
+    log_set_level(lvl);
+    return w;
+}
+
 /* Record i: type SAMPLES, payload = u32 i then i%50 filler bytes. */
 static void add_rec(wal_t *w, uint32_t i)
 {
@@ -169,13 +179,13 @@ TEST(segment_rotation_by_size)
     free(g);
 }
 
-TEST(checkpoint_supersedes_older_segments)
+/* Writes segment 1: records 0..9, and segment 2: a checkpoint (1000), its end, then record 11.
+ * Returns the number wal_rotate gave the checkpoint's segment, 0 if the WAL did not open. */
+static uint32_t write_checkpointed(const char *dir, got_t *g)
 {
-    char dir[4096];
-    walpath(dir, sizeof dir, "wal");
-    got_t *g = calloc(1, sizeof *g);
     wal_t *w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-    REQUIRE(w);
+    if (!w)
+        return 0;
     for (uint32_t i = 0; i < 10; i++)
         add_rec(w, i);
     commit(w);
@@ -188,11 +198,17 @@ TEST(checkpoint_supersedes_older_segments)
     add_rec(w, 11);
     CHECK_OK(wal_sync(w, commit(w)));
     wal_close(w);
+    return seq;
+}
+
+TEST(checkpoint_supersedes_older_segments)
+{
+    char dir[4096];
+    walpath(dir, sizeof dir, "wal");
+    got_t *g = calloc(1, sizeof *g);
+    uint32_t seq = write_checkpointed(dir, g);
     CHECK_EQ_INT(seq, 2);
-    int lvl = log_level();
-    log_set_level(LOG_ERROR + 1);
-    w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-    log_set_level(lvl);
+    wal_t *w = open_wal_quiet(dir, WAL_FSYNC_BATCH, g);
     REQUIRE(w);
     /* CHECKPOINT(1000), END (payload too short: the callback refuses it, replay goes on), 11 */
     REQUIRE(g->n == 2);
@@ -212,6 +228,18 @@ static uint64_t file_size(const char *p)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* Appends half a record and some zeros to seg, as a crash in the middle of a write leaves;
+ * returns the size it had before. */
+static uint64_t append_torn(const char *seg)
+{
+    uint64_t good = file_size(seg);
+    int fd = open(seg, O_WRONLY | O_APPEND);
+    uint8_t junk[40] = {20, 0, 0, 0, 1, 2, 3, 4, WAL_REC_SAMPLES, 9, 9};
+    CHECK_EQ_INT(write(fd, junk, sizeof junk), (long long)sizeof junk);
+    close(fd);
+    return good;
+}
+
 TEST(torn_tail_is_truncated)
 {
     char dir[4096], seg[4200];
@@ -224,16 +252,8 @@ TEST(torn_tail_is_truncated)
     CHECK_OK(wal_sync(w, commit(w)));
     wal_close(w);
     snprintf(seg, sizeof seg, "%s/%08x", dir, 1);
-    uint64_t good = file_size(seg);
-    /* Append half a record and some zeros, as a crash in the middle of a write leaves. */
-    int fd = open(seg, O_WRONLY | O_APPEND);
-    uint8_t junk[40] = {20, 0, 0, 0, 1, 2, 3, 4, WAL_REC_SAMPLES, 9, 9};
-    CHECK_EQ_INT(write(fd, junk, sizeof junk), (long long)sizeof junk);
-    close(fd);
-    int lvl = log_level();
-    log_set_level(LOG_ERROR + 1);
-    w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-    log_set_level(lvl);
+    uint64_t good = append_torn(seg);
+    w = open_wal_quiet(dir, WAL_FSYNC_BATCH, g);
     REQUIRE(w);
     CHECK_EQ_INT(g->n, 30);
     CHECK_EQ_U64(file_size(seg), good);
@@ -245,9 +265,7 @@ TEST(torn_tail_is_truncated)
     size_t prev = 30;
     for (uint64_t cut = 1; cut < 60; cut += 7) {
         CHECK_EQ_INT(truncate(seg, (off_t)(good - cut)), 0);
-        log_set_level(LOG_ERROR + 1);
-        w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-        log_set_level(lvl);
+        w = open_wal_quiet(dir, WAL_FSYNC_BATCH, g);
         REQUIRE(w);
         CHECK(g->n < prev);
         prev = g->n;
@@ -286,10 +304,7 @@ TEST(mid_log_corruption_skips_segment_rest)
     CHECK_EQ_INT(pwrite(fd, &b, 1, (off_t)off + WAL_RECORD_HDR + 1), 1);
     close(fd);
     uint64_t before = file_size(seg);
-    int lvl = log_level();
-    log_set_level(LOG_ERROR + 1);
-    w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-    log_set_level(lvl);
+    w = open_wal_quiet(dir, WAL_FSYNC_BATCH, g);
     REQUIRE(w);
     REQUIRE(g->n == 15);
     for (uint32_t i = 0; i < 5; i++)
@@ -370,27 +385,10 @@ TEST(read_only_replay_changes_nothing)
     char dir[4096], seg[4200];
     walpath(dir, sizeof dir, "wal");
     got_t *g = calloc(1, sizeof *g);
-    /* Segment 1: records 0..9; segment 2: a checkpoint (1000), its end, then record 11. */
-    wal_t *w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-    REQUIRE(w);
-    for (uint32_t i = 0; i < 10; i++)
-        add_rec(w, i);
-    commit(w);
-    CHECK_EQ_INT(wal_rotate(w), 2);
-    uint8_t ck[4];
-    store_u32le(ck, 1000);
-    wal_add(w, WAL_REC_CHECKPOINT, ck, 4);
-    wal_add(w, WAL_REC_CHECKPOINT_END, NULL, 0);
-    add_rec(w, 11);
-    CHECK_OK(wal_sync(w, commit(w)));
-    wal_close(w);
-    /* A torn write at the end of the log. */
+    REQUIRE(write_checkpointed(dir, g) == 2);
+    /* A torn write at the end of the log, after record 11. */
     snprintf(seg, sizeof seg, "%s/%08x", dir, 2);
-    uint64_t good = file_size(seg);
-    int fd = open(seg, O_WRONLY | O_APPEND);
-    uint8_t junk[40] = {20, 0, 0, 0, 1, 2, 3, 4, WAL_REC_SAMPLES, 9, 9};
-    CHECK_EQ_INT(write(fd, junk, sizeof junk), (long long)sizeof junk);
-    close(fd);
+    uint64_t good = append_torn(seg);
     char seg1[4200];
     snprintf(seg1, sizeof seg1, "%s/%08x", dir, 1);
     uint64_t on_disk = file_size(seg1) + file_size(seg);
@@ -401,7 +399,7 @@ TEST(read_only_replay_changes_nothing)
     /* Twice, to show the first left nothing behind for the second to find different. */
     for (int round = 0; round < 2; round++) {
         wal_stats_t st;
-        w = open_read_only(dir, g, &st);
+        wal_t *w = open_read_only(dir, g, &st);
         REQUIRE(w);
         /* From the checkpoint on (END is refused by collect), up to the torn record. */
         REQUIRE(g->n == 2);
@@ -434,10 +432,7 @@ TEST(read_only_replay_changes_nothing)
     free(before);
 
     /* A writer's open still repairs: the older segment goes, the tail is cut. */
-    int lvl = log_level();
-    log_set_level(LOG_ERROR + 1);
-    w = open_wal(dir, WAL_FSYNC_BATCH, 0, g);
-    log_set_level(lvl);
+    wal_t *w = open_wal_quiet(dir, WAL_FSYNC_BATCH, g);
     REQUIRE(w);
     CHECK_EQ_INT(g->n, 2);
     CHECK_EQ_U64(file_size(seg), good);
@@ -514,10 +509,7 @@ TEST(faults_never_lose_acked_records)
                 uint32_t acked = run_with_fault(dir, modes[m], kind == 0 ? k : 0, kind == 1 ? k : 0,
                                                 kind == 2 ? k : 0, 20, g);
                 CHECK(acked < 20);
-                int lvl = log_level();
-                log_set_level(LOG_ERROR + 1);
-                wal_t *w = open_wal(dir, modes[m], 0, g);
-                log_set_level(lvl);
+                wal_t *w = open_wal_quiet(dir, modes[m], g);
                 REQUIRE(w);
                 /* Every acknowledged record is there, in order, exactly once. */
                 CHECK(g->n >= acked);
