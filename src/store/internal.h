@@ -154,4 +154,138 @@ int store__fsync_dir(const char *path);
 /* Recursively removes a directory tree (block directories). */
 int store__rmtree(const char *path);
 
+/* ==== span and log stores: spans.c + spans_file.c, logs.c + logs_chunk.c ====
+ * What each store's two files share, and the byte reader both stores' decoders use. */
+
+#include "base/varint.h"
+
+/* Bounds-checked reader over [p, end): an overrun sets bad and yields zeros (NULL for bytes), so a
+ * decoder reads a run of fields and checks bad once. */
+typedef struct store_rd {
+    const uint8_t *p, *end;
+    bool bad;
+} store_rd_t;
+
+static inline uint64_t store__rd_uv(store_rd_t *r)
+{
+    uint64_t v = 0;
+    size_t k = r->bad ? 0 : uvarint_get(r->p, r->end, &v);
+    if (!k) {
+        r->bad = true;
+        return 0;
+    }
+    r->p += k;
+    return v;
+}
+
+static inline const uint8_t *store__rd_bytes(store_rd_t *r, uint64_t n)
+{
+    if (r->bad || n > (uint64_t)(r->end - r->p)) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = r->p;
+    r->p += n;
+    return p;
+}
+
+/* A uvarint length, then that many bytes. */
+static inline str_t store__rd_str(store_rd_t *r)
+{
+    uint64_t n = store__rd_uv(r);
+    const uint8_t *p = store__rd_bytes(r, n);
+    return p ? (str_t){(const char *)p, (size_t)n} : STR_NULL;
+}
+
+/* Skips one label set in labels.h binary form. */
+static inline void store__rd_skip_labels(store_rd_t *r)
+{
+    uint64_t n = store__rd_uv(r);
+    if (n > (uint64_t)(r->end - r->p) / 2) {
+        r->bad = true;
+        return;
+    }
+    for (uint64_t i = 0; i < 2 * n && !r->bad; i++)
+        store__rd_bytes(r, store__rd_uv(r));
+}
+
+static inline void store__put_zz(buf_t *b, int64_t v) { buf_put_uvarint(b, zigzag_enc(v)); }
+
+/* Byte strings interned by hash (spans.c), used by the head and by the file writer; data holds
+ * them serialised (uvarint len, bytes), which is how the file's dictionary stores them. */
+typedef struct spans_dict {
+    u64map_t map; /* hash -> first id with that hash */
+    buf_t data;
+    uint32_t *off, *len, *next;
+    size_t n, cap;
+} spans_dict_t;
+
+void spans__dict_init(spans_dict_t *d);
+void spans__dict_deinit(spans_dict_t *d);
+/* Empties d for reuse, keeping its memory unless the map grew large. */
+void spans__dict_clear(spans_dict_t *d);
+/* Id of s, added when absent (the bytes are copied). */
+uint32_t spans__dict_intern(spans_dict_t *d, str_t s);
+
+/* Writes a span file at path (spans_file.c) holding the spans next delivers, which must come in
+ * (trace id, start) order; next returns false at the end, and what it sets stays valid until it
+ * is called again. Otherwise as spans_head_write. */
+int spans__file_write(const char *path, bool (*next)(void *arg, db_span_t *s), void *arg,
+                      uint64_t *bytes, err_t *err);
+
+#define LOGS_NONE UINT32_MAX
+
+/* Per-chunk interning of short byte strings (keys, templates): hash -> id, ids chained. */
+typedef struct logs_intern {
+    u64map_t map;
+    buf_t data; /* serialised: uvarint len, bytes */
+    uint32_t *off, *len, *next;
+    size_t n, cap;
+} logs_intern_t;
+
+/* The chunk being built (logs_chunk.c): its columns in the order of the raw layout. Starts zeroed;
+ * the file writer reads n, min_ts, max_ts and bytes. */
+typedef struct logs_cenc {
+    uint32_t n;
+    int64_t min_ts, max_ts;
+    buf_t ts, form, tsf, meta, raw_len, raw;
+    logs_intern_t keys, tmpls;
+    buf_t *vlen, *vbytes; /* per key id */
+    size_t n_cols;
+    size_t bytes; /* raw size so far, to cut chunks */
+} logs_cenc_t;
+
+/* Adds an entry (entries come in time order). meta_raw (labels binary form) is used as is when
+ * non-empty, else meta is encoded (NULL: none). */
+void logs__cenc_add(logs_cenc_t *c, int64_t ts, str_t line, const labels_t *meta, str_t meta_raw);
+/* Lays the chunk out (see format_spans_logs.h) into raw. */
+void logs__cenc_finish(const logs_cenc_t *c, buf_t *raw);
+/* Empties c for the next chunk, keeping its memory. */
+void logs__cenc_clear(logs_cenc_t *c);
+void logs__cenc_deinit(logs_cenc_t *c);
+
+/* A decoded chunk (logs_chunk.c): columns decoded into arrays, lines rebuilt, metadata left in
+ * raw. Its users calloc it and reuse it from chunk to chunk. */
+typedef struct logs_dchunk {
+    struct logs_dchunk *next_free;
+    buf_t comp, raw;
+    int64_t *ts;
+    buf_t lines;         /* every line, rebuilt */
+    struct logs_jsec *j; /* the JSON section being decoded */
+    size_t n_parsed;     /* entries whose columns logs__chunk_decode has read so far */
+    const char **line;
+    uint32_t *line_len, *form, *tsf, *meta_off, *meta_len;
+    size_t n, cap;
+} logs_dchunk_t;
+
+/* Decodes d->raw, the decompressed content of a chunk that the chunk index says holds n_entries
+ * (>= 1) entries from min_ts to max_ts. Every count, length, index and the time range are checked
+ * against the chunk (ERR_CORRUPT), and every line is rebuilt into d->lines; d->n is set only on
+ * success. */
+int logs__chunk_decode(logs_dchunk_t *d, uint32_t n_entries, int64_t min_ts, int64_t max_ts);
+/* Frees d and what it holds; NULL is ignored. */
+void logs__dchunk_free(logs_dchunk_t *d);
+
+/* ==== end of span and log stores ==== */
+
 #endif

@@ -1,5 +1,7 @@
 /*
- * logs.c - the log store: an in-memory head of streams and immutable zstd-compressed log files.
+ * logs.c - the log store: an in-memory head of streams, immutable zstd-compressed log files, the
+ * query merge over both, and the WAL codec. How entries are laid out inside one compressed chunk
+ * is in logs_chunk.c.
  *
  * Head. A stream (label set) is found through a u64map keyed by labels_hash, with labels_eq
  * resolving collisions. Each stream keeps its entries in one array, in arrival order, split into
@@ -12,12 +14,8 @@
  *
  * File (layout in store/format_spans_logs.h). Streams sorted by labels, each stream's entries in
  * chunks of ~64 KiB raw, zstd-compressed, with a chunk index giving each chunk's time range so
- * queries skip chunks without reading them. Inside a chunk the columns sit apart (delta-encoded
- * timestamps, metadata, lines) and two transforms remove what zstd codes poorly: the entry's own
- * timestamp, when the line spells it out (RFC 3339 or epoch digits), is cut out and re-rendered on
- * read; and a line that is a flat JSON object becomes a template (its key sequence, once per
- * chunk) plus values appended to one column per key, so key text disappears and like values sit
- * together. Both are exact: a line is transformed only when the inverse rebuilds it byte for byte.
+ * queries skip chunks without reading them. This file writes and reads the frames, the chunk
+ * index and the stream table; logs_chunk.c encodes and decodes a chunk's content.
  *
  * Query. logs_select groups sources (a head stream, a stream of each file) by label set and runs
  * one k-way merge (binary heap) over all of them in time order. File chunks enter the heap
@@ -29,7 +27,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,167 +39,15 @@
 #include "base/log.h"
 #include "base/varint.h"
 #include "store/format_spans_logs.h"
+#include "store/internal.h"
 
 /* Head blocks are written on the server's thread: a fast level. Compaction can spend more. */
 #define LOGS_ZSTD_LEVEL_HEAD 3
 #define LOGS_ZSTD_LEVEL_MERGE 9
-#define LOGS_NONE UINT32_MAX
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "skillscope: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
-
-static void put_zz(buf_t *b, int64_t v) { buf_put_uvarint(b, zigzag_enc(v)); }
-
-/* Bounds-checked reader: any overrun sets bad and yields zeros, checked by the caller. */
-typedef struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-} rd_t;
-
-static uint64_t rd_uv(rd_t *r)
-{
-    uint64_t v = 0;
-    size_t k = r->bad ? 0 : uvarint_get(r->p, r->end, &v);
-    if (!k) {
-        r->bad = true;
-        return 0;
-    }
-    r->p += k;
-    return v;
-}
-
-static const uint8_t *rd_bytes(rd_t *r, uint64_t n)
-{
-    if (r->bad || n > (uint64_t)(r->end - r->p)) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-
-/* Skips one label set in labels.h binary form. */
-static void rd_skip_labels(rd_t *r)
-{
-    uint64_t n = rd_uv(r);
-    if (n > (uint64_t)(r->end - r->p) / 2) {
-        r->bad = true;
-        return;
-    }
-    for (uint64_t i = 0; i < 2 * n && !r->bad; i++)
-        rd_bytes(r, rd_uv(r));
-}
 
 static bool str_eqn(const char *a, size_t na, str_t b)
 {
     return na == b.len && (na == 0 || memcmp(a, b.ptr, na) == 0);
-}
-
-/* ---- the entry's own timestamp inside its line ----
- * Many log lines carry their timestamp as text ("time":"2026-11-21T22:20:09.410Z" or epoch
- * milliseconds). When the line holds exactly the rendering of the entry's ts in one of these forms,
- * the chunk stores the line without it plus (offset, form), and the reader renders it back.
- */
-
-enum { TSF_RFC_S, TSF_RFC_MS, TSF_RFC_US, TSF_RFC_NS, TSF_EPOCH_MS, TSF_EPOCH_NS, TSF_COUNT };
-
-static size_t put_digits(char *out, uint64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--, v /= 10)
-        out[i] = (char)('0' + v % 10);
-    return (size_t)width;
-}
-
-static size_t put_uint(char *out, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while (v /= 10);
-    for (int i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return (size_t)n;
-}
-
-/* Renders ts (ns, >= 0) in form fmt into out (>= 32 bytes); 0 when not representable. */
-static size_t ts_render(int64_t ts, int fmt, char *out)
-{
-    if (ts < 0)
-        return 0;
-    uint64_t t = (uint64_t)ts;
-    if (fmt == TSF_EPOCH_MS)
-        return put_uint(out, t / 1000000);
-    if (fmt == TSF_EPOCH_NS)
-        return put_uint(out, t);
-    uint64_t secs = t / 1000000000, sod = secs % 86400;
-    /* civil_from_days (H. Hinnant), days since 1970-01-01, non-negative here */
-    int64_t z = (int64_t)(secs / 86400) + 719468;
-    int64_t era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    if (y > 9999)
-        return 0;
-    size_t n = put_digits(out, (uint64_t)y, 4);
-    out[n++] = '-';
-    n += put_digits(out + n, (uint64_t)m, 2);
-    out[n++] = '-';
-    n += put_digits(out + n, (uint64_t)d, 2);
-    out[n++] = 'T';
-    n += put_digits(out + n, sod / 3600, 2);
-    out[n++] = ':';
-    n += put_digits(out + n, sod / 60 % 60, 2);
-    out[n++] = ':';
-    n += put_digits(out + n, sod % 60, 2);
-    static const int frac[] = {0, 3, 6, 9};
-    if (frac[fmt]) {
-        out[n++] = '.';
-        uint64_t ns = t % 1000000000;
-        for (int i = frac[fmt]; i < 9; i++)
-            ns /= 10;
-        n += put_digits(out + n, ns, frac[fmt]);
-    }
-    out[n++] = 'Z';
-    return n;
-}
-
-/* Finds the entry's timestamp in line: its offset and form, or false. */
-static bool ts_find(str_t line, int64_t ts, size_t *off, int *fmt)
-{
-    char r[40];
-    if (line.len < 13 || ts_render(ts, TSF_RFC_NS, r) == 0)
-        return false;
-    const char *p = memmem(line.ptr, line.len, r, 19);
-    if (p) {
-        size_t at = (size_t)(p - line.ptr), left = line.len - at;
-        for (int f = TSF_RFC_NS; f >= TSF_RFC_S; f--) {
-            size_t n = ts_render(ts, f, r);
-            if (n <= left && memcmp(p, r, n) == 0) {
-                *off = at;
-                *fmt = f;
-                return true;
-            }
-        }
-    }
-    size_t n = ts_render(ts, TSF_EPOCH_NS, r);
-    if (n > 6 && (p = memmem(line.ptr, line.len, r, n - 6)) != NULL) {
-        size_t at = (size_t)(p - line.ptr);
-        *off = at;
-        *fmt = (line.len - at >= n && memcmp(p, r, n) == 0) ? TSF_EPOCH_NS : TSF_EPOCH_MS;
-        return true;
-    }
-    return false;
 }
 
 /* ---- head ---- */
@@ -302,7 +147,7 @@ static lstream_t *head_stream(logs_head_t *h, const labels_t *ls)
             return &h->s[i];
     if (h->n_s == h->cap_s) {
         h->cap_s = h->cap_s ? h->cap_s * 2 : 64;
-        h->s = xrealloc(h->s, h->cap_s * sizeof *h->s);
+        h->s = db__xrealloc(h->s, h->cap_s * sizeof *h->s);
     }
     uint32_t id = (uint32_t)h->n_s++;
     lstream_t *s = &h->s[id];
@@ -349,7 +194,7 @@ static void merge_last_runs(logs_head_t *h, lstream_t *s)
     size_t nl = b - a;
     if (nl > h->tmp_cap) {
         h->tmp_cap = nl;
-        h->tmp = xrealloc(h->tmp, nl * sizeof *h->tmp);
+        h->tmp = db__xrealloc(h->tmp, nl * sizeof *h->tmp);
     }
     memcpy(h->tmp, s->e + a, nl * sizeof *h->tmp);
     size_t i = 0, j = b, o = a;
@@ -379,13 +224,13 @@ bool logs_head_append(logs_head_t *h, const labels_t *stream, int64_t ts_ns, str
     if (s->n == s->cap) {
         size_t ncap = s->cap ? s->cap * 2 : 16;
         h->vec_bytes += (ncap - s->cap) * sizeof *s->e;
-        s->e = xrealloc(s->e, ncap * sizeof *s->e);
+        s->e = db__xrealloc(s->e, ncap * sizeof *s->e);
         s->cap = ncap;
     }
     if (s->n && ts_ns < s->e[s->n - 1].ts) {
         if (s->n_runs == s->cap_runs) {
             s->cap_runs = s->cap_runs ? s->cap_runs * 2 : 4;
-            s->runs = xrealloc(s->runs, s->cap_runs * sizeof *s->runs);
+            s->runs = db__xrealloc(s->runs, s->cap_runs * sizeof *s->runs);
         }
         s->runs[s->n_runs++] = (uint32_t)s->n;
     }
@@ -422,310 +267,6 @@ bool logs_head_append(logs_head_t *h, const labels_t *stream, int64_t ts_ns, str
     return true;
 }
 
-/* ---- chunk encoding: JSON lines split into per-key value columns ----
- * A line that is exactly a flat-syntax JSON object ({"k":v,...} or Python's {"k": v, ...}; a value
- * is a string, a bare token such as a number or true, or a nested object/array kept verbatim) is
- * stored as a template (its key sequence and separator style, once per chunk) plus its values,
- * each appended to the column of its key. The key text disappears and values of one key sit
- * together (numbers with numbers, repeated ids next to each other), which compresses far better
- * than the lines as written. Anything else is stored as written.
- */
-
-#define JSON_MAX_FIELDS 64
-#define JSON_MAX_KEYS 256
-#define JSON_MAX_TEMPLATES 256
-
-typedef struct jfield {
-    str_t key, value;
-} jfield_t;
-
-/* Scans a JSON string starting at p[0] == '"'; returns the index just past its closing quote. */
-static size_t json_skip_string(const char *p, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
-            return i + 1;
-    }
-    return 0;
-}
-
-/* Scans a nested object or array verbatim (strings respected); index past its end or 0. */
-static size_t json_skip_nested(const char *p, size_t n)
-{
-    int depth = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '"') {
-            size_t k = json_skip_string(p + i, n - i);
-            if (!k)
-                return 0;
-            i += k - 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > 64)
-                return 0;
-        } else if (c == '}' || c == ']') {
-            if (--depth == 0)
-                return i + 1;
-        }
-    }
-    return 0;
-}
-
-static bool bare_char(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
-           c == '-' || c == '+';
-}
-
-/* Splits line into fields when it is a flat-syntax JSON object; *spaced says which separators
- * (": " and ", " instead of ":" and ","). Returns the number of fields, 0 when not applicable. */
-static size_t json_split(str_t line, jfield_t *f, bool *spaced)
-{
-    const char *p = line.ptr;
-    size_t n = line.len, i = 1, nf = 0;
-    if (n < 7 || p[0] != '{' || p[1] != '"' || p[n - 1] != '}')
-        return 0;
-    for (;;) {
-        if (nf == JSON_MAX_FIELDS || i >= n || p[i] != '"')
-            return 0;
-        size_t k = json_skip_string(p + i, n - i);
-        if (!k)
-            return 0;
-        f[nf].key = (str_t){p + i + 1, k - 2};
-        i += k;
-        if (i >= n || p[i] != ':')
-            return 0;
-        i++;
-        if (nf == 0)
-            *spaced = i < n && p[i] == ' ';
-        if (*spaced) {
-            if (i >= n || p[i] != ' ')
-                return 0;
-            i++;
-        }
-        if (i >= n)
-            return 0;
-        size_t v;
-        if (p[i] == '"')
-            v = json_skip_string(p + i, n - i);
-        else if (p[i] == '{' || p[i] == '[')
-            v = json_skip_nested(p + i, n - i);
-        else
-            for (v = 0; i + v < n && bare_char(p[i + v]); v++)
-                ;
-        if (!v)
-            return 0;
-        f[nf++].value = (str_t){p + i, v};
-        i += v;
-        if (i == n - 1)
-            return nf; /* the closing brace */
-        if (i >= n || p[i] != ',')
-            return 0;
-        i++;
-        if (*spaced) {
-            if (i >= n || p[i] != ' ')
-                return 0;
-            i++;
-        }
-    }
-}
-
-/* Per-chunk interning of short byte strings (keys, templates): hash -> id, ids chained. */
-typedef struct intern {
-    u64map_t map;
-    buf_t data; /* serialised: uvarint len, bytes */
-    uint32_t *off, *len, *next;
-    size_t n, cap;
-} intern_t;
-
-static void intern_clear(intern_t *t)
-{
-    if (t->map.len)
-        u64map_clear(&t->map);
-    buf_clear(&t->data);
-    t->n = 0;
-}
-
-static void intern_deinit(intern_t *t)
-{
-    u64map_deinit(&t->map);
-    buf_deinit(&t->data);
-    free(t->off);
-    free(t->len);
-    free(t->next);
-}
-
-/* Id of s, adding it when absent and fewer than max are held; -1 when full. */
-static int64_t intern_get(intern_t *t, const void *s, size_t len, size_t max)
-{
-    uint64_t h = hash64(s, len, 0x10c5);
-    h = h ? h : 1;
-    uint64_t *slot = u64map_get(&t->map, h);
-    uint32_t first = slot ? (uint32_t)*slot : LOGS_NONE;
-    for (uint32_t i = first; i != LOGS_NONE; i = t->next[i])
-        if (t->len[i] == len && (len == 0 || memcmp(t->data.pos + t->off[i], s, len) == 0))
-            return i;
-    if (t->n >= max)
-        return -1;
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 32;
-        t->off = xrealloc(t->off, t->cap * sizeof *t->off);
-        t->len = xrealloc(t->len, t->cap * sizeof *t->len);
-        t->next = xrealloc(t->next, t->cap * sizeof *t->next);
-    }
-    uint32_t id = (uint32_t)t->n++;
-    buf_put_uvarint(&t->data, len);
-    t->off[id] = (uint32_t)buf_len(&t->data);
-    t->len[id] = (uint32_t)len;
-    buf_append(&t->data, s, len);
-    t->next[id] = first;
-    u64map_put(&t->map, h, id);
-    return id;
-}
-
-/* The chunk being built: its columns in the order of the raw layout. */
-typedef struct cenc {
-    uint32_t n;
-    int64_t min_ts, max_ts;
-    buf_t ts, form, tsf, meta, raw_len, raw;
-    intern_t keys, tmpls;
-    buf_t *vlen, *vbytes; /* per key id */
-    size_t n_cols;
-    size_t bytes; /* raw size so far, to cut chunks */
-} cenc_t;
-
-static void cenc_clear(cenc_t *c)
-{
-    c->n = 0;
-    c->bytes = 0;
-    buf_clear(&c->ts);
-    buf_clear(&c->form);
-    buf_clear(&c->tsf);
-    buf_clear(&c->meta);
-    buf_clear(&c->raw_len);
-    buf_clear(&c->raw);
-    intern_clear(&c->keys);
-    intern_clear(&c->tmpls);
-    for (size_t i = 0; i < c->n_cols; i++) {
-        buf_clear(&c->vlen[i]);
-        buf_clear(&c->vbytes[i]);
-    }
-}
-
-static void cenc_deinit(cenc_t *c)
-{
-    buf_t *bufs[] = {&c->ts, &c->form, &c->tsf, &c->meta, &c->raw_len, &c->raw};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        buf_deinit(bufs[i]);
-    intern_deinit(&c->keys);
-    intern_deinit(&c->tmpls);
-    for (size_t i = 0; i < c->n_cols; i++) {
-        buf_deinit(&c->vlen[i]);
-        buf_deinit(&c->vbytes[i]);
-    }
-    free(c->vlen);
-    free(c->vbytes);
-}
-
-/* Stores line (its timestamp already taken out) as a template and values, or as written. */
-static void cenc_line(cenc_t *c, str_t line)
-{
-    jfield_t f[JSON_MAX_FIELDS];
-    bool spaced = false;
-    size_t nf = json_split(line, f, &spaced);
-    uint8_t tmpl[JSON_MAX_FIELDS * 2 + UVARINT_MAX];
-    size_t tl = nf ? uvarint_put(tmpl, (uint64_t)nf << 1 | spaced) : 0;
-    for (size_t i = 0; i < nf; i++) {
-        int64_t k = intern_get(&c->keys, f[i].key.ptr, f[i].key.len, JSON_MAX_KEYS);
-        if (k < 0) {
-            nf = 0;
-            break;
-        }
-        tl += uvarint_put(tmpl + tl, (uint64_t)k);
-        f[i].key.len = (size_t)k; /* reuse: the key id */
-    }
-    int64_t t = nf ? intern_get(&c->tmpls, tmpl, tl, JSON_MAX_TEMPLATES) : -1;
-    if (t < 0) {
-        buf_putc(&c->form, 0);
-        buf_put_uvarint(&c->raw_len, line.len);
-        buf_put_str(&c->raw, line);
-        c->bytes += line.len + 2;
-        return;
-    }
-    buf_put_uvarint(&c->form, (uint64_t)t + 1);
-    if (c->keys.n > c->n_cols) {
-        size_t nc = c->keys.cap;
-        c->vlen = xrealloc(c->vlen, nc * sizeof *c->vlen);
-        c->vbytes = xrealloc(c->vbytes, nc * sizeof *c->vbytes);
-        for (size_t i = c->n_cols; i < nc; i++)
-            c->vlen[i] = c->vbytes[i] = BUF_INIT;
-        c->n_cols = nc;
-    }
-    for (size_t i = 0; i < nf; i++) {
-        buf_put_uvarint(&c->vlen[f[i].key.len], f[i].value.len);
-        buf_put_str(&c->vbytes[f[i].key.len], f[i].value);
-        c->bytes += f[i].value.len + 1;
-    }
-    c->bytes += 2;
-}
-
-/* Adds an entry (entries come in time order). meta_raw (labels binary form) is used as is when
- * non-empty, else meta is encoded (NULL: none). */
-static void cenc_add(cenc_t *c, int64_t ts, str_t line, const labels_t *meta, str_t meta_raw)
-{
-    if (c->n == 0)
-        c->min_ts = c->max_ts = ts;
-    size_t before = buf_len(&c->ts) + buf_len(&c->tsf) + buf_len(&c->meta);
-    buf_put_uvarint(&c->ts, (uint64_t)ts - (uint64_t)c->max_ts);
-    c->max_ts = ts;
-    size_t off;
-    int fmt;
-    if (ts_find(line, ts, &off, &fmt)) {
-        char r[40], tmp[4096];
-        size_t rn = ts_render(ts, fmt, r), ln = line.len - rn;
-        buf_put_uvarint(&c->tsf, ((uint64_t)off * TSF_COUNT + (uint64_t)fmt) + 1);
-        char *cut = ln <= sizeof tmp ? tmp : xrealloc(NULL, ln);
-        memcpy(cut, line.ptr, off);
-        memcpy(cut + off, line.ptr + off + rn, ln - off);
-        cenc_line(c, (str_t){cut, ln});
-        if (cut != tmp)
-            free(cut);
-    } else {
-        buf_putc(&c->tsf, 0);
-        cenc_line(c, line);
-    }
-    if (meta_raw.len)
-        buf_put_str(&c->meta, meta_raw);
-    else if (meta && meta->n)
-        labels_encode(&c->meta, meta);
-    else
-        buf_putc(&c->meta, 0);
-    c->bytes += buf_len(&c->ts) + buf_len(&c->tsf) + buf_len(&c->meta) - before;
-    c->n++;
-}
-
-/* Lays the chunk out (see format_spans_logs.h) into raw. */
-static void cenc_finish(const cenc_t *c, buf_t *raw)
-{
-    buf_clear(raw);
-    buf_put_uvarint(raw, c->n);
-    const buf_t *cols[] = {&c->ts, &c->form, &c->tsf, &c->meta};
-    for (size_t i = 0; i < 4; i++)
-        buf_append(raw, cols[i]->pos, buf_len(cols[i]));
-    buf_put_uvarint(raw, c->keys.n);
-    buf_append(raw, c->keys.data.pos, buf_len(&c->keys.data));
-    buf_put_uvarint(raw, c->tmpls.n);
-    buf_append(raw, c->tmpls.data.pos, buf_len(&c->tmpls.data));
-    for (size_t k = 0; k < c->keys.n; k++) {
-        buf_append(raw, c->vlen[k].pos, buf_len(&c->vlen[k]));
-        buf_append(raw, c->vbytes[k].pos, buf_len(&c->vbytes[k]));
-    }
-    buf_append(raw, c->raw_len.pos, buf_len(&c->raw_len));
-    buf_append(raw, c->raw.pos, buf_len(&c->raw));
-}
-
 /* ---- file writer ---- */
 
 typedef struct lwriter {
@@ -735,7 +276,7 @@ typedef struct lwriter {
     uint64_t off;
     buf_t out;
     ZSTD_CCtx *cctx;
-    cenc_t c;
+    logs_cenc_t c;
     /* current stream */
     buf_t s_labels;
     uint32_t s_first, s_chunks;
@@ -798,7 +339,7 @@ static void lw_deinit(lwriter_t *w)
     if (w->fd >= 0)
         close(w->fd);
     ZSTD_freeCCtx(w->cctx);
-    cenc_deinit(&w->c);
+    logs__cenc_deinit(&w->c);
     buf_t *bufs[] = {&w->out, &w->s_labels, &w->streams, &w->chunk_index, &w->raw, &w->comp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         buf_deinit(bufs[i]);
@@ -824,7 +365,7 @@ static void lw_flush_chunk(lwriter_t *w)
 {
     if (!w->c.n)
         return;
-    cenc_finish(&w->c, &w->raw);
+    logs__cenc_finish(&w->c, &w->raw);
     uint64_t off = lw_pos(w);
     uint32_t crc = 0, clen = lw_compress(w, &w->raw, &crc);
     uint8_t rec[LOGS_CHUNK_REC_BYTES];
@@ -840,7 +381,7 @@ static void lw_flush_chunk(lwriter_t *w)
     buf_append(&w->chunk_index, rec, sizeof rec);
     w->n_chunks++;
     w->s_chunks++;
-    cenc_clear(&w->c);
+    logs__cenc_clear(&w->c);
     lw_flush_out(w, false);
 }
 
@@ -858,7 +399,7 @@ static void lw_begin_stream(lwriter_t *w, const labels_t *ls)
 /* Adds an entry to the current stream, in time order (see cenc_add). */
 static void lw_add(lwriter_t *w, int64_t ts, str_t line, const labels_t *meta, str_t meta_raw)
 {
-    cenc_add(&w->c, ts, line, meta, meta_raw);
+    logs__cenc_add(&w->c, ts, line, meta, meta_raw);
     w->s_entries++;
     w->n_entries++;
     if (ts < w->s_min)
@@ -882,8 +423,8 @@ static void lw_end_stream(lwriter_t *w)
     buf_put_uvarint(&w->streams, w->s_first);
     buf_put_uvarint(&w->streams, w->s_chunks);
     buf_put_uvarint(&w->streams, w->s_entries);
-    put_zz(&w->streams, w->s_min);
-    put_zz(&w->streams, w->s_max);
+    store__put_zz(&w->streams, w->s_min);
+    store__put_zz(&w->streams, w->s_max);
     w->n_streams++;
 }
 
@@ -933,7 +474,7 @@ int logs_head_write(logs_head_t *h, const char *path, uint64_t *bytes, err_t *er
     int rc = lw_init(&w, path, LOGS_ZSTD_LEVEL_HEAD, err);
     if (rc)
         return rc;
-    lstream_t **order = xrealloc(NULL, h->n_s * sizeof *order);
+    lstream_t **order = db__xrealloc(NULL, h->n_s * sizeof *order);
     for (size_t i = 0; i < h->n_s; i++)
         order[i] = &h->s[i];
     qsort(order, h->n_s, sizeof *order, stream_order_cmp);
@@ -984,29 +525,6 @@ struct logs_file {
     ZSTD_DCtx *dctx;
 };
 
-/* Where a chunk's JSON and raw-line columns are, while its lines are rebuilt. */
-typedef struct jsec {
-    str_t keys[JSON_MAX_KEYS];
-    const uint8_t *tmpl[JSON_MAX_TEMPLATES]; /* uvarint fields << 1 | spaced, key ids */
-    rd_t vlen[JSON_MAX_KEYS];                /* each key's value lengths */
-    const uint8_t *vbytes[JSON_MAX_KEYS];    /* each key's next value */
-    rd_t raw_len;
-    const uint8_t *raw;
-} jsec_t;
-
-/* A decoded chunk: columns decoded into arrays, lines rebuilt, metadata left in raw. */
-typedef struct dchunk {
-    struct dchunk *next_free;
-    buf_t comp, raw;
-    int64_t *ts;
-    buf_t lines;     /* every line, rebuilt */
-    struct jsec *j;  /* the JSON section being decoded */
-    size_t n_parsed; /* entries whose columns load_chunk has read so far */
-    const char **line;
-    uint32_t *line_len, *form, *tsf, *meta_off, *meta_len;
-    size_t n, cap;
-} dchunk_t;
-
 #define CORRUPT(err, path, off, what)                                                              \
     err_set(err, ERR_CORRUPT, "%s: corrupt log file at offset %llu: %s (%s:%d)", path,             \
             (unsigned long long)(off), what, __FILE__, __LINE__)
@@ -1049,227 +567,33 @@ static int read_frame(logs_file_t *f, uint64_t off, uint32_t clen, uint32_t rlen
     return 0;
 }
 
-static void dchunk_free(dchunk_t *d)
-{
-    if (!d)
-        return;
-    buf_deinit(&d->comp);
-    buf_deinit(&d->raw);
-    free(d->ts);
-    buf_deinit(&d->lines);
-    free(d->j);
-    free(d->line);
-    free(d->tsf);
-    free(d->form);
-    free(d->line_len);
-    free(d->meta_off);
-    free(d->meta_len);
-    free(d);
-}
-
-/* Parses the JSON section (keys, templates, value columns) and the raw-lines column of a chunk
- * whose first d->n_parsed entries' forms are known; r must end exactly after them. */
-static int parse_lines(rd_t *r, dchunk_t *d, uint64_t n_raw, uint32_t rlen)
-{
-    jsec_t *j = d->j;
-    size_t n = d->n_parsed;
-    uint64_t n_keys = rd_uv(r);
-    if (r->bad || n_keys > JSON_MAX_KEYS)
-        return ERR_CORRUPT;
-    for (uint64_t k = 0; k < n_keys; k++) {
-        uint64_t len = rd_uv(r);
-        j->keys[k] = (str_t){(const char *)rd_bytes(r, len), (size_t)len};
-    }
-    uint64_t n_tmpls = rd_uv(r);
-    if (r->bad || n_tmpls > JSON_MAX_TEMPLATES)
-        return ERR_CORRUPT;
-    uint32_t used[JSON_MAX_TEMPLATES];
-    for (uint64_t k = 0; k < n_tmpls; k++) {
-        uint64_t len = rd_uv(r);
-        rd_t tr = {rd_bytes(r, len), NULL, false};
-        tr.end = tr.p ? tr.p + len : NULL;
-        j->tmpl[k] = tr.p;
-        uint64_t nf = rd_uv(&tr) >> 1;
-        if (nf == 0 || nf > JSON_MAX_FIELDS)
-            return ERR_CORRUPT;
-        for (uint64_t f = 0; f < nf; f++)
-            if (rd_uv(&tr) >= n_keys)
-                return ERR_CORRUPT;
-        if (tr.bad || tr.p != tr.end)
-            return ERR_CORRUPT;
-        used[k] = 0;
-    }
-    if (r->bad)
-        return ERR_CORRUPT;
-    for (size_t i = 0; i < n; i++) {
-        if (d->form[i] > n_tmpls)
-            return ERR_CORRUPT;
-        if (d->form[i])
-            used[d->form[i] - 1]++;
-    }
-    /* each key's column: as many lengths as the templates in use have fields of that key */
-    uint64_t count[JSON_MAX_KEYS] = {0};
-    for (uint64_t k = 0; k < n_tmpls; k++) {
-        rd_t tr = {j->tmpl[k], d->raw.last, false};
-        uint64_t nf = rd_uv(&tr) >> 1;
-        for (uint64_t f = 0; f < nf; f++)
-            count[rd_uv(&tr)] += used[k];
-    }
-    for (uint64_t k = 0; k < n_keys; k++) {
-        j->vlen[k] = (rd_t){r->p, NULL, false};
-        uint64_t total = 0;
-        for (uint64_t f = 0; f < count[k] && !r->bad; f++) {
-            uint64_t l = rd_uv(r);
-            r->bad |= l > rlen;
-            total += l;
-        }
-        j->vlen[k].end = r->p;
-        j->vbytes[k] = rd_bytes(r, total);
-        if (r->bad)
-            return ERR_CORRUPT;
-    }
-    j->raw_len = (rd_t){r->p, NULL, false};
-    uint64_t raw_total = 0;
-    for (uint64_t i = 0; i < n_raw && !r->bad; i++) {
-        uint64_t l = rd_uv(r);
-        r->bad |= l > rlen;
-        raw_total += l;
-    }
-    j->raw_len.end = r->p;
-    j->raw = rd_bytes(r, raw_total);
-    return r->bad || r->p != r->end ? ERR_CORRUPT : 0;
-}
-
-/* Rebuilds every line of a parsed chunk into d->lines (templates filled with their values, the
- * entry's timestamp put back) and points d->line at them. */
-static int rebuild_lines(dchunk_t *d)
-{
-    jsec_t *j = d->j;
-    size_t n = d->n_parsed;
-    buf_clear(&d->lines);
-    buf_reserve(&d->lines, buf_len(&d->raw) + n * 40);
-    for (size_t i = 0; i < n; i++) {
-        size_t at = buf_len(&d->lines);
-        if (d->form[i] == 0) {
-            uint64_t len = rd_uv(&j->raw_len);
-            buf_append(&d->lines, j->raw, (size_t)len);
-            j->raw += len;
-        } else {
-            rd_t tr = {j->tmpl[d->form[i] - 1], d->raw.last, false};
-            uint64_t h = rd_uv(&tr), nf = h >> 1;
-            buf_putc(&d->lines, '{');
-            for (uint64_t f = 0; f < nf; f++) {
-                uint64_t k = rd_uv(&tr), len = rd_uv(&j->vlen[k]);
-                if (f)
-                    buf_puts(&d->lines, (h & 1) ? ", " : ",");
-                buf_putc(&d->lines, '"');
-                buf_put_str(&d->lines, j->keys[k]);
-                buf_puts(&d->lines, (h & 1) ? "\": " : "\":");
-                buf_append(&d->lines, j->vbytes[k], (size_t)len);
-                j->vbytes[k] += len;
-            }
-            buf_putc(&d->lines, '}');
-        }
-        if (d->tsf[i]) {
-            size_t off = (d->tsf[i] - 1) / TSF_COUNT, len = buf_len(&d->lines) - at;
-            char tsr[40];
-            size_t tn = ts_render(d->ts[i], (int)((d->tsf[i] - 1) % TSF_COUNT), tsr);
-            if (off > len || tn == 0)
-                return ERR_CORRUPT;
-            buf_reserve(&d->lines, tn);
-            uint8_t *p = d->lines.pos + at + off;
-            memmove(p + tn, p, len - off);
-            memcpy(p, tsr, tn);
-            d->lines.last += tn;
-        }
-        d->line_len[i] = (uint32_t)(buf_len(&d->lines) - at);
-        d->line[i] = (const char *)(uintptr_t)at; /* an offset until d->lines stops growing */
-    }
-    for (size_t i = 0; i < n; i++)
-        d->line[i] = (const char *)d->lines.pos + (uintptr_t)d->line[i];
-    return 0;
-}
-
-/* Reads and decodes chunk ci of f into d: every count, length, index and the time range are
- * checked against the chunk, and every line is rebuilt into d->lines. */
-static int load_chunk(logs_file_t *f, uint32_t ci, dchunk_t *d)
+/* Reads and decodes chunk ci of f into d (see logs__chunk_decode). */
+static int load_chunk(logs_file_t *f, uint32_t ci, logs_dchunk_t *d)
 {
     const chunk_rec_t *c = &f->chunks[ci];
     d->n = 0;
     int rc = read_frame(f, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw);
     if (rc)
         return rc;
-    rd_t r = {d->raw.pos, d->raw.last, false};
-    uint64_t n = rd_uv(&r);
-    if (r.bad || n != c->n || n > buf_len(&d->raw) / 4)
-        return ERR_CORRUPT;
-    if (n > d->cap) {
-        d->cap = (size_t)n;
-        d->ts = xrealloc(d->ts, d->cap * sizeof *d->ts);
-        d->line = xrealloc(d->line, d->cap * sizeof *d->line);
-        d->line_len = xrealloc(d->line_len, d->cap * sizeof *d->line_len);
-        d->form = xrealloc(d->form, d->cap * sizeof *d->form);
-        d->tsf = xrealloc(d->tsf, d->cap * sizeof *d->tsf);
-        d->meta_off = xrealloc(d->meta_off, d->cap * sizeof *d->meta_off);
-        d->meta_len = xrealloc(d->meta_len, d->cap * sizeof *d->meta_len);
-    }
-    uint64_t t = (uint64_t)c->min_ts;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t delta = rd_uv(&r);
-        if (delta > (uint64_t)c->max_ts - t)
-            return ERR_CORRUPT; /* also rejects overflow past max_ts */
-        t += delta;
-        d->ts[i] = (int64_t)t;
-    }
-    if (r.bad || d->ts[0] != c->min_ts || d->ts[n - 1] != c->max_ts)
-        return ERR_CORRUPT;
-    uint64_t n_raw = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v = rd_uv(&r);
-        if (v > JSON_MAX_TEMPLATES)
-            return ERR_CORRUPT;
-        d->form[i] = (uint32_t)v;
-        n_raw += v == 0;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v = rd_uv(&r);
-        if (v > (uint64_t)c->rlen * TSF_COUNT + TSF_COUNT)
-            return ERR_CORRUPT;
-        d->tsf[i] = (uint32_t)v;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *p = r.p;
-        rd_skip_labels(&r);
-        if (r.bad)
-            return ERR_CORRUPT;
-        d->meta_off[i] = (uint32_t)(p - d->raw.pos);
-        d->meta_len[i] = (uint32_t)(r.p - p);
-    }
-    if (!d->j && !(d->j = malloc(sizeof *d->j)))
-        abort();
-    d->n_parsed = (size_t)n;
-    if ((rc = parse_lines(&r, d, n_raw, c->rlen)) != 0 || (rc = rebuild_lines(d)) != 0)
-        return rc;
-    d->n = (size_t)n;
-    return 0;
+    return logs__chunk_decode(d, c->n, c->min_ts, c->max_ts);
 }
 
 static int decode_streams(logs_file_t *f, const uint8_t *p, size_t len, err_t *err, uint64_t off)
 {
-    rd_t r = {p, p + len, false};
-    uint64_t n = rd_uv(&r);
+    store_rd_t r = {p, p + len, false};
+    uint64_t n = store__rd_uv(&r);
     if (r.bad || n != f->n_streams || n > len)
         return CORRUPT(err, f->path, off, "bad stream table");
-    f->streams = xrealloc(NULL, (size_t)(n ? n : 1) * sizeof *f->streams);
+    f->streams = db__xrealloc(NULL, (size_t)(n ? n : 1) * sizeof *f->streams);
     uint64_t next_chunk = 0, entries = 0;
     for (uint64_t i = 0; i < n; i++) {
         fstream_t *s = &f->streams[i];
         if (labels_decode(&r.p, r.end, &f->a, &s->labels) != 0)
             return CORRUPT(err, f->path, off, "bad stream labels");
-        uint64_t first = rd_uv(&r), nc = rd_uv(&r);
-        s->n_entries = rd_uv(&r);
-        s->min_ts = zigzag_dec(rd_uv(&r));
-        s->max_ts = zigzag_dec(rd_uv(&r));
+        uint64_t first = store__rd_uv(&r), nc = store__rd_uv(&r);
+        s->n_entries = store__rd_uv(&r);
+        s->min_ts = zigzag_dec(store__rd_uv(&r));
+        s->max_ts = zigzag_dec(store__rd_uv(&r));
         if (r.bad || first != next_chunk || nc == 0 || nc > f->n_chunks - next_chunk ||
             (i && labels_cmp(&f->streams[i - 1].labels, &s->labels) >= 0))
             return CORRUPT(err, f->path, off, "bad stream table entry");
@@ -1340,11 +664,11 @@ static int read_footer(logs_file_t *f, sections_t *sec, err_t *err)
 static int read_chunk_index(logs_file_t *f, const sections_t *sec, err_t *err)
 {
     size_t clen = (size_t)f->n_chunks * LOGS_CHUNK_REC_BYTES;
-    uint8_t *cbuf = xrealloc(NULL, clen);
+    uint8_t *cbuf = db__xrealloc(NULL, clen);
     int rc = 0;
     if (pread_full(f->fd, cbuf, clen, sec->ci_off) != 0 || crc32c(0, cbuf, clen) != sec->ci_crc)
         rc = CORRUPT(err, f->path, sec->ci_off, "chunk index checksum mismatch");
-    f->chunks = xrealloc(NULL, (f->n_chunks ? f->n_chunks : 1) * sizeof *f->chunks);
+    f->chunks = db__xrealloc(NULL, (f->n_chunks ? f->n_chunks : 1) * sizeof *f->chunks);
     uint64_t expect = LOGS_HEADER_BYTES;
     int64_t fmin = INT64_MAX, fmax = INT64_MIN;
     for (uint32_t i = 0; i < f->n_chunks && !rc; i++) {
@@ -1436,7 +760,7 @@ uint64_t logs_file_entries(const logs_file_t *f) { return f->n_entries; }
 
 int logs_file_verify(logs_file_t *f, err_t *err)
 {
-    dchunk_t *d = calloc(1, sizeof *d);
+    logs_dchunk_t *d = calloc(1, sizeof *d);
     int rc = 0;
     for (uint32_t i = 0; i < f->n_chunks && !rc; i++) {
         rc = load_chunk(f, i, d);
@@ -1445,7 +769,7 @@ int logs_file_verify(logs_file_t *f, err_t *err)
         else if (rc)
             rc = CORRUPT(err, f->path, f->chunks[i].off, "bad chunk");
     }
-    dchunk_free(d);
+    logs__dchunk_free(d);
     return rc;
 }
 
@@ -1457,7 +781,7 @@ typedef struct lsrc {
     size_t lo, hi;       /* head: remaining entries [lo, hi); file: within the open chunk */
     logs_file_t *f;      /* file source */
     uint32_t c_lo, c_hi; /* file: chunks not yet opened, [c_lo, c_hi) */
-    dchunk_t *dc;        /* file: the open chunk, or NULL (pending: key is a chunk bound) */
+    logs_dchunk_t *dc;   /* file: the open chunk, or NULL (pending: key is a chunk bound) */
     int64_t key;
 } lsrc_t;
 
@@ -1476,7 +800,7 @@ typedef struct merger {
     size_t n_heap;
     bool backward;
     int64_t mint, maxt;
-    dchunk_t *free_chunks, *release;
+    logs_dchunk_t *free_chunks, *release;
     bool strict; /* a bad chunk stops the merge (compaction) instead of being skipped */
     int rc;
     err_t *err;
@@ -1494,7 +818,7 @@ static void merger_init(merger_t *m, bool backward, int64_t mint, int64_t maxt)
     m->maxt = maxt;
 }
 
-static void chunk_put(merger_t *m, dchunk_t *d)
+static void chunk_put(merger_t *m, logs_dchunk_t *d)
 {
     if (d) {
         d->next_free = m->free_chunks;
@@ -1505,12 +829,12 @@ static void chunk_put(merger_t *m, dchunk_t *d)
 static void merger_deinit(merger_t *m)
 {
     for (size_t i = 0; i < m->n_src; i++)
-        dchunk_free(m->src[i].dc);
-    dchunk_free(m->release);
+        logs__dchunk_free(m->src[i].dc);
+    logs__dchunk_free(m->release);
     while (m->free_chunks) {
-        dchunk_t *d = m->free_chunks;
+        logs_dchunk_t *d = m->free_chunks;
         m->free_chunks = d->next_free;
-        dchunk_free(d);
+        logs__dchunk_free(d);
     }
     free(m->src);
     free(m->heap);
@@ -1574,7 +898,7 @@ static lsrc_t *merger_new_src(merger_t *m, uint32_t group)
 {
     if (m->n_src == m->cap_src) {
         m->cap_src = m->cap_src ? m->cap_src * 2 : 16;
-        m->src = xrealloc(m->src, m->cap_src * sizeof *m->src);
+        m->src = db__xrealloc(m->src, m->cap_src * sizeof *m->src);
     }
     lsrc_t *s = &m->src[m->n_src++];
     memset(s, 0, sizeof *s);
@@ -1625,7 +949,7 @@ static void merger_add_file(merger_t *m, logs_file_t *f, const fstream_t *fs, ui
 
 static void merger_start(merger_t *m)
 {
-    m->heap = xrealloc(m->heap, (m->n_src ? m->n_src : 1) * sizeof *m->heap);
+    m->heap = db__xrealloc(m->heap, (m->n_src ? m->n_src : 1) * sizeof *m->heap);
     m->n_heap = 0;
     for (size_t i = 0; i < m->n_src; i++)
         heap_push(m, (uint32_t)i);
@@ -1636,7 +960,7 @@ static bool src_open(merger_t *m, lsrc_t *s)
 {
     while (s->c_lo < s->c_hi) {
         uint32_t ci = m->backward ? --s->c_hi : s->c_lo++;
-        dchunk_t *d = m->free_chunks;
+        logs_dchunk_t *d = m->free_chunks;
         if (d)
             m->free_chunks = d->next_free;
         else if (!(d = calloc(1, sizeof *d)))
@@ -1681,10 +1005,10 @@ static bool dedup_seen(merger_t *m, const mentry_t *e)
         m->last_group = e->group;
         buf_clear(&m->run_lines);
     } else {
-        rd_t r = {m->run_lines.pos, m->run_lines.last, false};
+        store_rd_t r = {m->run_lines.pos, m->run_lines.last, false};
         while (r.p < r.end) {
-            uint64_t n = rd_uv(&r);
-            const uint8_t *p = rd_bytes(&r, n);
+            uint64_t n = store__rd_uv(&r);
+            const uint8_t *p = store__rd_bytes(&r, n);
             if (str_eqn((const char *)p, (size_t)n, e->line))
                 return true;
         }
@@ -1719,7 +1043,7 @@ static bool merger_next(merger_t *m, mentry_t *out)
             out->he = e;
             out->meta_raw = STR_NULL;
         } else {
-            const dchunk_t *d = s->dc;
+            const logs_dchunk_t *d = s->dc;
             out->ts = d->ts[i];
             out->line = (str_t){d->line[i], d->line_len[i]};
             out->he = NULL;
@@ -1778,7 +1102,7 @@ static uint32_t group_of(groups_t *g, const labels_t *ls)
             return i;
     if (g->n == g->cap) {
         g->cap = g->cap ? g->cap * 2 : 64;
-        g->v = xrealloc(g->v, g->cap * sizeof *g->v);
+        g->v = db__xrealloc(g->v, g->cap * sizeof *g->v);
     }
     uint32_t id = (uint32_t)g->n++;
     g->v[id].labels = ls;
@@ -1874,8 +1198,8 @@ static void strset_add(strset_t *s, str_t x)
             return;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 64;
-        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
-        s->next = xrealloc(s->next, s->cap * sizeof *s->next);
+        s->v = db__xrealloc(s->v, s->cap * sizeof *s->v);
+        s->next = db__xrealloc(s->next, s->cap * sizeof *s->next);
     }
     s->next[s->n] = first;
     u64map_put(&s->map, h, s->n);
@@ -2005,8 +1329,8 @@ void logs_wal_encode(buf_t *out, const logs_wal_entry_t *entries, size_t n)
 {
     u64map_t map;
     u64map_init(&map);
-    uint32_t *idx = xrealloc(NULL, (n ? n : 1) * sizeof *idx);
-    const labels_t **uniq = xrealloc(NULL, (n ? n : 1) * sizeof *uniq);
+    uint32_t *idx = db__xrealloc(NULL, (n ? n : 1) * sizeof *idx);
+    const labels_t **uniq = db__xrealloc(NULL, (n ? n : 1) * sizeof *uniq);
     size_t n_uniq = 0;
     for (size_t i = 0; i < n; i++) {
         const labels_t *ls = &entries[i].stream;
@@ -2030,7 +1354,7 @@ void logs_wal_encode(buf_t *out, const logs_wal_entry_t *entries, size_t n)
     for (size_t i = 0; i < n; i++) {
         const logs_wal_entry_t *e = &entries[i];
         buf_put_uvarint(out, idx[i]);
-        put_zz(out, (int64_t)((uint64_t)e->ts_ns - (uint64_t)prev));
+        store__put_zz(out, (int64_t)((uint64_t)e->ts_ns - (uint64_t)prev));
         prev = e->ts_ns;
         buf_put_uvarint(out, e->line.len);
         buf_put_str(out, e->line);
@@ -2045,26 +1369,26 @@ int logs_wal_decode(const uint8_t *p, size_t n, arena_t *a,
                     void (*cb)(void *arg, const logs_wal_entry_t *e), void *arg)
 {
     /* Pass 1 checks the structure so nothing is delivered from a malformed payload. */
-    rd_t r = {p, p + n, false};
-    const uint8_t *ver = rd_bytes(&r, 1);
+    store_rd_t r = {p, p + n, false};
+    const uint8_t *ver = store__rd_bytes(&r, 1);
     if (!ver || *ver != LOGS_WAL_VERSION)
         return ERR_CORRUPT;
-    uint64_t n_streams = rd_uv(&r);
+    uint64_t n_streams = store__rd_uv(&r);
     if (r.bad || n_streams > n)
         return ERR_CORRUPT;
     const uint8_t *streams_at = r.p;
     for (uint64_t i = 0; i < n_streams && !r.bad; i++)
-        rd_skip_labels(&r);
-    uint64_t count = rd_uv(&r);
+        store__rd_skip_labels(&r);
+    uint64_t count = store__rd_uv(&r);
     if (r.bad || count > n)
         return ERR_CORRUPT;
     const uint8_t *entries_at = r.p;
     for (uint64_t i = 0; i < count && !r.bad; i++) {
-        if (rd_uv(&r) >= n_streams)
+        if (store__rd_uv(&r) >= n_streams)
             return ERR_CORRUPT;
-        rd_uv(&r);
-        rd_bytes(&r, rd_uv(&r));
-        rd_skip_labels(&r);
+        store__rd_uv(&r);
+        store__rd_bytes(&r, store__rd_uv(&r));
+        store__rd_skip_labels(&r);
     }
     if (r.bad || r.p != r.end)
         return ERR_CORRUPT;
@@ -2074,15 +1398,15 @@ int logs_wal_decode(const uint8_t *p, size_t n, arena_t *a,
     for (uint64_t i = 0; i < n_streams; i++)
         if (labels_decode(&q, p + n, a, &streams[i]) != 0)
             return ERR_CORRUPT;
-    r = (rd_t){entries_at, p + n, false};
+    r = (store_rd_t){entries_at, p + n, false};
     int64_t ts = 0;
     for (uint64_t i = 0; i < count; i++) {
         logs_wal_entry_t e;
-        e.stream = streams[rd_uv(&r)];
-        ts = (int64_t)((uint64_t)ts + (uint64_t)zigzag_dec(rd_uv(&r)));
+        e.stream = streams[store__rd_uv(&r)];
+        ts = (int64_t)((uint64_t)ts + (uint64_t)zigzag_dec(store__rd_uv(&r)));
         e.ts_ns = ts;
-        uint64_t len = rd_uv(&r);
-        e.line = (str_t){(const char *)rd_bytes(&r, len), (size_t)len};
+        uint64_t len = store__rd_uv(&r);
+        e.line = (str_t){(const char *)store__rd_bytes(&r, len), (size_t)len};
         if (r.bad || labels_decode(&r.p, r.end, a, &e.meta) != 0)
             return ERR_CORRUPT;
         cb(arg, &e);

@@ -1,55 +1,31 @@
 /*
- * spans.c - the span store: an in-memory head and immutable zstd-compressed span files.
+ * spans.c - the span store's in-memory head and its WAL codec; the immutable span files are in
+ * spans_file.c.
  *
  * Head. Spans are kept as fixed-size records in chunks of SPANS_CHUNK records (no per-span malloc);
  * span protobufs are copied into an arena that grows in large blocks; names, service names,
  * resources and scopes are interned in dictionaries keyed by xxh3 hash, so a resource sent with
- * every batch is stored once. A u64map from hash(trace id) to (first, last) record links each
- * trace's records into a list (records carry the next index), so a trace lookup touches only its
- * own spans. Times here are start times: min/max are over start_ns.
+ * every batch is stored once (the span file writer uses the same spans_dict_t). A u64map from
+ * hash(trace id) to (first, last) record links each trace's records into a list (records carry the
+ * next index), so a trace lookup touches only its own spans. Times here are start times: min/max
+ * are over start_ns. Writing the head sorts its records by (trace id, start) and hands them to
+ * the file writer one by one.
  *
- * File (layout in store/format_spans_logs.h). Spans sorted by (trace id, start) are cut into
- * pages of ~128 KiB raw; a page stores its spans column by column (ids, parent references inside
- * the page, delta-encoded start times, durations, string-table indices, dictionary indices, and
- * the span protobuf stripped of the fields the columns already hold) and is compressed with zstd.
- * Resources and scopes go once into a file dictionary. A sorted trace-id table (24 bytes per
- * trace) and the page index (with each page's start-time range, so scans skip pages) are kept in
- * memory after open; pages are read with pread on demand, verified by CRC-32C, and the last one
- * decoded is cached. Merging files is a k-way merge by trace id.
+ * WAL codec: one record per batch of spans, the ids and times as fixed fields and varints,
+ * resources and scopes referenced back when repeated within the batch (layout below).
  */
 #include "store/spans.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zstd.h>
 
 #include "base/arena.h"
-#include "base/crc32c.h"
 #include "base/hash.h"
-#include "base/log.h"
 #include "base/varint.h"
-#include "store/format_spans_logs.h"
+#include "store/internal.h"
 
 #define SPANS_CHUNK 4096u
 #define SPANS_NONE UINT32_MAX
-#define SPANS_ZSTD_LEVEL 6
-
-/* ---- small helpers ---- */
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "skillscope: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
 
 static uint64_t trace_key(const uint8_t id[16])
 {
@@ -57,68 +33,15 @@ static uint64_t trace_key(const uint8_t id[16])
     return h ? h : 1;
 }
 
-static bool is_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
+/* ---- dictionary (spans_dict_t, internal.h) ---- */
 
-/* Bounds-checked reader: any overrun sets bad and yields zeros, checked by the caller. */
-typedef struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-} rd_t;
-
-static uint64_t rd_uv(rd_t *r)
-{
-    uint64_t v = 0;
-    size_t k = r->bad ? 0 : uvarint_get(r->p, r->end, &v);
-    if (!k) {
-        r->bad = true;
-        return 0;
-    }
-    r->p += k;
-    return v;
-}
-
-static const uint8_t *rd_bytes(rd_t *r, uint64_t n)
-{
-    if (r->bad || n > (uint64_t)(r->end - r->p)) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-
-static str_t rd_str(rd_t *r)
-{
-    uint64_t n = rd_uv(r);
-    const uint8_t *p = rd_bytes(r, n);
-    return p ? (str_t){(const char *)p, (size_t)n} : STR_NULL;
-}
-
-static void put_zz(buf_t *b, int64_t v) { buf_put_uvarint(b, zigzag_enc(v)); }
-
-/* ---- dictionary: interned byte strings, stored serialised (uvarint len, bytes) in data ---- */
-
-typedef struct dict {
-    u64map_t map; /* hash -> first id with that hash */
-    buf_t data;
-    uint32_t *off, *len, *next;
-    size_t n, cap;
-} dict_t;
-
-static void dict_init(dict_t *d)
+void spans__dict_init(spans_dict_t *d)
 {
     memset(d, 0, sizeof *d);
     u64map_init(&d->map);
 }
 
-static void dict_deinit(dict_t *d)
+void spans__dict_deinit(spans_dict_t *d)
 {
     u64map_deinit(&d->map);
     buf_deinit(&d->data);
@@ -128,7 +51,7 @@ static void dict_deinit(dict_t *d)
     memset(d, 0, sizeof *d);
 }
 
-static void dict_clear(dict_t *d)
+void spans__dict_clear(spans_dict_t *d)
 {
     if (d->map.cap > 4096) {
         u64map_deinit(&d->map);
@@ -140,12 +63,12 @@ static void dict_clear(dict_t *d)
     d->n = 0;
 }
 
-static str_t dict_get(const dict_t *d, uint32_t id)
+static str_t dict_get(const spans_dict_t *d, uint32_t id)
 {
     return (str_t){(const char *)d->data.pos + d->off[id], d->len[id]};
 }
 
-static uint32_t dict_intern(dict_t *d, str_t s)
+uint32_t spans__dict_intern(spans_dict_t *d, str_t s)
 {
     uint64_t h = hash64(s.ptr ? s.ptr : "", s.len, 0x5eed);
     h = h ? h : 1;
@@ -157,9 +80,9 @@ static uint32_t dict_intern(dict_t *d, str_t s)
     }
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 64;
-        d->off = xrealloc(d->off, d->cap * sizeof *d->off);
-        d->len = xrealloc(d->len, d->cap * sizeof *d->len);
-        d->next = xrealloc(d->next, d->cap * sizeof *d->next);
+        d->off = db__xrealloc(d->off, d->cap * sizeof *d->off);
+        d->len = db__xrealloc(d->len, d->cap * sizeof *d->len);
+        d->next = db__xrealloc(d->next, d->cap * sizeof *d->next);
     }
     uint32_t id = (uint32_t)d->n++;
     buf_put_uvarint(&d->data, s.len);
@@ -171,136 +94,9 @@ static uint32_t dict_intern(dict_t *d, str_t s)
     return id;
 }
 
-static size_t dict_bytes(const dict_t *d)
+static size_t dict_bytes(const spans_dict_t *d)
 {
     return (size_t)(d->data.end - d->data.start) + d->cap * 12 + d->map.cap * 16;
-}
-
-/* ---- span protobuf stripping (recipe) ---- */
-
-/* Canonical encoding of recipe field code for s into out (room for 11 bytes, name excluded: for
- * SPANS_F_NAME only the tag and length are written). Returns its length. */
-static size_t canon_head(const db_span_t *s, int code, uint8_t *out)
-{
-    switch (code) {
-    case SPANS_F_TRACE_ID:
-        out[0] = 0x0a, out[1] = 0x10;
-        memcpy(out + 2, s->trace_id, 16);
-        return 18;
-    case SPANS_F_SPAN_ID:
-        out[0] = 0x12, out[1] = 0x08;
-        memcpy(out + 2, s->span_id, 8);
-        return 10;
-    case SPANS_F_PARENT:
-        out[0] = 0x22, out[1] = 0x08;
-        memcpy(out + 2, s->parent_span_id, 8);
-        return 10;
-    case SPANS_F_NAME:
-        out[0] = 0x2a;
-        return 1 + uvarint_put(out + 1, s->name.len);
-    case SPANS_F_KIND:
-        out[0] = 0x30;
-        return 1 + uvarint_put(out + 1, (uint64_t)(int64_t)s->kind);
-    case SPANS_F_START:
-        out[0] = 0x39;
-        store_u64le(out + 1, (uint64_t)s->start_ns);
-        return 9;
-    case SPANS_F_END:
-        out[0] = 0x41;
-        store_u64le(out + 1, (uint64_t)s->end_ns);
-        return 9;
-    }
-    return 0;
-}
-
-static void canon_put(buf_t *out, const db_span_t *s, int code)
-{
-    uint8_t tmp[24];
-    buf_append(out, tmp, canon_head(s, code, tmp));
-    if (code == SPANS_F_NAME)
-        buf_put_str(out, s->name);
-}
-
-static int code_for_tag(uint8_t tag)
-{
-    switch (tag) {
-    case 0x0a:
-        return SPANS_F_TRACE_ID;
-    case 0x12:
-        return SPANS_F_SPAN_ID;
-    case 0x22:
-        return SPANS_F_PARENT;
-    case 0x2a:
-        return SPANS_F_NAME;
-    case 0x30:
-        return SPANS_F_KIND;
-    case 0x39:
-        return SPANS_F_START;
-    case 0x41:
-        return SPANS_F_END;
-    }
-    return 0;
-}
-
-/* Length of the top-level protobuf field at [p, end), or 0 when it cannot be parsed. */
-static size_t pb_field_len(const uint8_t *p, const uint8_t *end)
-{
-    uint64_t tag, v;
-    size_t k = uvarint_get(p, end, &tag), n;
-    if (!k || (tag >> 3) == 0)
-        return 0;
-    switch (tag & 7) {
-    case 0:
-        n = uvarint_get(p + k, end, &v);
-        return n ? k + n : 0;
-    case 1:
-        return (size_t)(end - p) >= k + 8 ? k + 8 : 0;
-    case 2:
-        n = uvarint_get(p + k, end, &v);
-        if (!n || v > (uint64_t)(end - p) - k - n)
-            return 0;
-        return k + n + (size_t)v;
-    case 5:
-        return (size_t)(end - p) >= k + 4 ? k + 4 : 0;
-    }
-    return 0;
-}
-
-/* Splits s->span_pb into recipe values (appended to recipe, 0-terminated) and remainder bytes. */
-static void pb_strip(const db_span_t *s, buf_t *recipe, buf_t *rem)
-{
-    if (!s->span_pb.len) {
-        buf_putc(recipe, 0);
-        return;
-    }
-    const uint8_t *p = (const uint8_t *)s->span_pb.ptr, *end = p + s->span_pb.len;
-    const uint8_t *raw_from = p;
-    uint64_t gap = 0;
-    while (p < end) {
-        size_t n = pb_field_len(p, end);
-        if (!n)
-            break;
-        int code = code_for_tag(p[0]);
-        if (code) {
-            uint8_t tmp[24];
-            size_t h = canon_head(s, code, tmp);
-            size_t want = h + (code == SPANS_F_NAME ? s->name.len : 0);
-            if (n == want && memcmp(p, tmp, h) == 0 &&
-                (code != SPANS_F_NAME || s->name.len == 0 ||
-                 memcmp(p + h, s->name.ptr, s->name.len) == 0)) {
-                buf_append(rem, raw_from, (size_t)(p - raw_from));
-                buf_put_uvarint(recipe, gap << 3 | (uint64_t)code);
-                gap = 0;
-                p += n;
-                raw_from = p;
-                continue;
-            }
-        }
-        gap += n;
-        p += n;
-    }
-    buf_append(rem, raw_from, (size_t)(end - raw_from));
-    buf_putc(recipe, 0);
 }
 
 /* ---- head ---- */
@@ -322,7 +118,7 @@ struct spans_head {
     size_t n_chunks, cap_chunks;
     uint64_t n;
     arena_t pbs;
-    dict_t strs, res, scopes;
+    spans_dict_t strs, res, scopes;
     u64map_t traces; /* trace_key -> first << 32 | last */
     int64_t min_ns, max_ns;
 };
@@ -338,9 +134,9 @@ spans_head_t *spans_head_new(void)
     if (!h)
         abort();
     arena_init(&h->pbs, 64 << 10);
-    dict_init(&h->strs);
-    dict_init(&h->res);
-    dict_init(&h->scopes);
+    spans__dict_init(&h->strs);
+    spans__dict_init(&h->res);
+    spans__dict_init(&h->scopes);
     u64map_init(&h->traces);
     h->min_ns = INT64_MAX;
     h->max_ns = INT64_MIN;
@@ -355,9 +151,9 @@ void spans_head_free(spans_head_t *h)
         free(h->chunks[i]);
     free(h->chunks);
     arena_deinit(&h->pbs);
-    dict_deinit(&h->strs);
-    dict_deinit(&h->res);
-    dict_deinit(&h->scopes);
+    spans__dict_deinit(&h->strs);
+    spans__dict_deinit(&h->res);
+    spans__dict_deinit(&h->scopes);
     u64map_deinit(&h->traces);
     free(h);
 }
@@ -370,12 +166,12 @@ void spans_head_reset(spans_head_t *h)
     h->n_chunks = h->n_chunks ? 1 : 0;
     h->n = 0;
     arena_reset(&h->pbs);
-    dict_deinit(&h->strs);
-    dict_deinit(&h->res);
-    dict_deinit(&h->scopes);
-    dict_init(&h->strs);
-    dict_init(&h->res);
-    dict_init(&h->scopes);
+    spans__dict_deinit(&h->strs);
+    spans__dict_deinit(&h->res);
+    spans__dict_deinit(&h->scopes);
+    spans__dict_init(&h->strs);
+    spans__dict_init(&h->res);
+    spans__dict_init(&h->scopes);
     u64map_deinit(&h->traces);
     u64map_init(&h->traces);
     h->min_ns = INT64_MAX;
@@ -387,9 +183,9 @@ void spans_head_append(spans_head_t *h, const db_span_t *s)
     if (h->n / SPANS_CHUNK >= h->n_chunks) {
         if (h->n_chunks == h->cap_chunks) {
             h->cap_chunks = h->cap_chunks ? h->cap_chunks * 2 : 16;
-            h->chunks = xrealloc(h->chunks, h->cap_chunks * sizeof *h->chunks);
+            h->chunks = db__xrealloc(h->chunks, h->cap_chunks * sizeof *h->chunks);
         }
-        h->chunks[h->n_chunks++] = xrealloc(NULL, SPANS_CHUNK * sizeof(hspan_t));
+        h->chunks[h->n_chunks++] = db__xrealloc(NULL, SPANS_CHUNK * sizeof(hspan_t));
     }
     uint64_t i = h->n++;
     hspan_t *r = hs_at(h, i);
@@ -403,10 +199,10 @@ void spans_head_append(spans_head_t *h, const db_span_t *s)
     if (pb)
         memcpy(pb, s->span_pb.ptr, s->span_pb.len);
     r->pb = pb;
-    r->name = dict_intern(&h->strs, s->name);
-    r->service = dict_intern(&h->strs, s->service_name);
-    r->res = dict_intern(&h->res, s->resource_pb);
-    r->scope = dict_intern(&h->scopes, s->scope_pb);
+    r->name = spans__dict_intern(&h->strs, s->name);
+    r->service = spans__dict_intern(&h->strs, s->service_name);
+    r->res = spans__dict_intern(&h->res, s->resource_pb);
+    r->scope = spans__dict_intern(&h->scopes, s->scope_pb);
     r->kind = s->kind;
     r->status = s->status_code;
     r->next = SPANS_NONE;
@@ -482,7 +278,7 @@ size_t spans_head_trace(spans_head_t *h, const uint8_t trace_id[16], int64_t min
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            keys = xrealloc(keys, cap * sizeof *keys);
+            keys = db__xrealloc(keys, cap * sizeof *keys);
         }
         keys[n++] = (ordkey_t){r->start_ns, i};
     }
@@ -514,307 +310,7 @@ bool spans_head_scan(spans_head_t *h, int64_t mint_ns, int64_t maxt_ns,
     return true;
 }
 
-/* ---- file writer ---- */
-
-enum {
-    COL_SPANID,
-    COL_PARENT,
-    COL_EXPLICIT,
-    COL_START,
-    COL_DUR,
-    COL_NAME,
-    COL_SVC,
-    COL_KIND,
-    COL_STATUS,
-    COL_RES,
-    COL_SCOPE,
-    COL_RECIPE,
-    COL_PBLEN,
-    COL_PB,
-    N_COLS
-};
-
-typedef struct swriter {
-    const char *path;
-    int fd;
-    int rc;
-    err_t *err;
-    uint64_t off; /* file offset at which out's content starts */
-    buf_t out;
-    ZSTD_CCtx *cctx;
-    dict_t res, scopes;
-    /* current page */
-    dict_t strs;
-    buf_t run_ids, run_lens, cols[N_COLS];
-    uint32_t n, n_runs, n_explicit, run_len, run_first;
-    int64_t prev_start, pmin, pmax;
-    u64map_t run_map; /* hash_u64(span id) -> page index, within the current run */
-    /* file */
-    buf_t page_index, trace_table, raw, comp;
-    uint32_t n_pages;
-    uint64_t n_spans, n_traces;
-    int64_t min_ns, max_ns;
-    uint8_t last_trace[16];
-    bool have_trace;
-} swriter_t;
-
-static void w_flush_out(swriter_t *w, bool force)
-{
-    if (w->rc || (!force && buf_len(&w->out) < (1u << 20)))
-        return;
-    const uint8_t *p = w->out.pos;
-    size_t n = buf_len(&w->out);
-    while (n) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            w->rc = err_set(w->err, ERR_IO, "%s: write: %s", w->path, strerror(errno));
-            return;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    w->off += buf_len(&w->out);
-    buf_clear(&w->out);
-}
-
-static uint64_t w_pos(const swriter_t *w) { return w->off + buf_len(&w->out); }
-
-static int w_init(swriter_t *w, const char *path, err_t *err)
-{
-    memset(w, 0, sizeof *w);
-    w->path = path;
-    w->err = err;
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return err_set(err, ERR_IO, "%s: open: %s", path, strerror(errno));
-    w->cctx = ZSTD_createCCtx();
-    if (!w->cctx) {
-        close(w->fd);
-        return err_set(err, ERR_NOMEM, "%s: zstd context", path);
-    }
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SPANS_ZSTD_LEVEL);
-    dict_init(&w->res);
-    dict_init(&w->scopes);
-    dict_init(&w->strs);
-    u64map_init(&w->run_map);
-    w->min_ns = INT64_MAX;
-    w->max_ns = INT64_MIN;
-    w->pmin = INT64_MAX;
-    w->pmax = INT64_MIN;
-    buf_append(&w->out, SPANS_MAGIC, 8);
-    buf_put_u32le(&w->out, SPANS_VERSION);
-    buf_put_u32le(&w->out, 0);
-    return 0;
-}
-
-static void w_deinit(swriter_t *w)
-{
-    if (w->fd >= 0)
-        close(w->fd);
-    ZSTD_freeCCtx(w->cctx);
-    dict_deinit(&w->res);
-    dict_deinit(&w->scopes);
-    dict_deinit(&w->strs);
-    u64map_deinit(&w->run_map);
-    buf_deinit(&w->out);
-    buf_deinit(&w->run_ids);
-    buf_deinit(&w->run_lens);
-    for (int i = 0; i < N_COLS; i++)
-        buf_deinit(&w->cols[i]);
-    buf_deinit(&w->page_index);
-    buf_deinit(&w->trace_table);
-    buf_deinit(&w->raw);
-    buf_deinit(&w->comp);
-}
-
-/* Compresses raw into the output; returns the frame length and its CRC via *crc. */
-static uint32_t w_compress(swriter_t *w, const buf_t *raw, uint32_t *crc)
-{
-    size_t bound = ZSTD_compressBound(buf_len(raw));
-    buf_clear(&w->comp);
-    buf_reserve(&w->comp, bound);
-    size_t z = ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
-    if (ZSTD_isError(z)) {
-        if (!w->rc)
-            w->rc = err_set(w->err, ERR_IO, "%s: zstd: %s", w->path, ZSTD_getErrorName(z));
-        return 0;
-    }
-    *crc = crc32c(0, w->comp.last, z);
-    buf_append(&w->out, w->comp.last, z);
-    return (uint32_t)z;
-}
-
-static size_t w_page_bytes(const swriter_t *w)
-{
-    size_t n = buf_len(&w->run_ids) + buf_len(&w->run_lens) + buf_len(&w->strs.data);
-    for (int i = 0; i < N_COLS; i++)
-        n += buf_len(&w->cols[i]);
-    return n;
-}
-
-static void w_end_run(swriter_t *w)
-{
-    if (!w->run_len)
-        return;
-    buf_put_uvarint(&w->run_lens, w->run_len);
-    w->run_len = 0;
-    if (w->run_map.cap > 4096) {
-        u64map_deinit(&w->run_map);
-        u64map_init(&w->run_map);
-    } else if (w->run_map.len) {
-        u64map_clear(&w->run_map);
-    }
-}
-
-static void w_flush_page(swriter_t *w)
-{
-    if (!w->n)
-        return;
-    w_end_run(w);
-    buf_t *raw = &w->raw;
-    buf_clear(raw);
-    buf_put_uvarint(raw, w->n);
-    buf_put_uvarint(raw, w->n_runs);
-    buf_append(raw, w->run_ids.pos, buf_len(&w->run_ids));
-    buf_append(raw, w->run_lens.pos, buf_len(&w->run_lens));
-    buf_put_uvarint(raw, w->strs.n);
-    buf_append(raw, w->strs.data.pos, buf_len(&w->strs.data));
-    for (int i = 0; i < N_COLS; i++) {
-        if (i == COL_EXPLICIT)
-            buf_put_uvarint(raw, w->n_explicit);
-        buf_append(raw, w->cols[i].pos, buf_len(&w->cols[i]));
-    }
-    uint64_t off = w_pos(w);
-    uint32_t crc = 0;
-    uint32_t clen = w_compress(w, raw, &crc);
-    uint8_t rec[SPANS_PAGE_REC_BYTES];
-    store_u64le(rec, off);
-    store_u32le(rec + 8, clen);
-    store_u32le(rec + 12, (uint32_t)buf_len(raw));
-    store_u32le(rec + 16, w->n);
-    store_u32le(rec + 20, crc);
-    store_u64le(rec + 24, (uint64_t)w->pmin);
-    store_u64le(rec + 32, (uint64_t)w->pmax);
-    buf_append(&w->page_index, rec, sizeof rec);
-    w->n_pages++;
-    w->n = w->n_runs = w->n_explicit = 0;
-    w->prev_start = 0;
-    w->pmin = INT64_MAX;
-    w->pmax = INT64_MIN;
-    buf_clear(&w->run_ids);
-    buf_clear(&w->run_lens);
-    for (int i = 0; i < N_COLS; i++)
-        buf_clear(&w->cols[i]);
-    dict_clear(&w->strs);
-    w_flush_out(w, false);
-}
-
-/* Adds one span; spans must come in (trace id, start) order. */
-static void w_add(swriter_t *w, const db_span_t *s)
-{
-    bool new_trace = !w->have_trace || memcmp(s->trace_id, w->last_trace, 16) != 0;
-    if (new_trace) {
-        uint8_t rec[SPANS_TRACE_REC_BYTES];
-        memcpy(rec, s->trace_id, 16);
-        store_u32le(rec + 16, w->n_pages);
-        store_u32le(rec + 20, w->n);
-        buf_append(&w->trace_table, rec, sizeof rec);
-        memcpy(w->last_trace, s->trace_id, 16);
-        w->have_trace = true;
-        w->n_traces++;
-    }
-    if (new_trace || w->run_len == 0) {
-        w_end_run(w);
-        buf_append(&w->run_ids, s->trace_id, 16);
-        w->n_runs++;
-        w->run_first = w->n;
-    }
-    uint32_t idx = w->n++;
-    w->run_len++;
-    buf_append(&w->cols[COL_SPANID], s->span_id, 8);
-    uint64_t code = 0;
-    if (!is_zero(s->parent_span_id, 8)) {
-        uint64_t *slot = u64map_get(&w->run_map, hash_u64(load_u64le(s->parent_span_id)));
-        if (slot) {
-            code = *slot + 2;
-        } else {
-            code = 1;
-            buf_append(&w->cols[COL_EXPLICIT], s->parent_span_id, 8);
-            w->n_explicit++;
-        }
-    }
-    buf_put_uvarint(&w->cols[COL_PARENT], code);
-    uint64_t sid = load_u64le(s->span_id);
-    if (sid)
-        u64map_put(&w->run_map, hash_u64(sid), idx);
-    put_zz(&w->cols[COL_START], (int64_t)((uint64_t)s->start_ns - (uint64_t)w->prev_start));
-    w->prev_start = s->start_ns;
-    put_zz(&w->cols[COL_DUR], (int64_t)((uint64_t)s->end_ns - (uint64_t)s->start_ns));
-    buf_put_uvarint(&w->cols[COL_NAME], dict_intern(&w->strs, s->name));
-    buf_put_uvarint(&w->cols[COL_SVC], dict_intern(&w->strs, s->service_name));
-    put_zz(&w->cols[COL_KIND], s->kind);
-    put_zz(&w->cols[COL_STATUS], s->status_code);
-    buf_put_uvarint(&w->cols[COL_RES], dict_intern(&w->res, s->resource_pb));
-    buf_put_uvarint(&w->cols[COL_SCOPE], dict_intern(&w->scopes, s->scope_pb));
-    size_t before = buf_len(&w->cols[COL_PB]);
-    pb_strip(s, &w->cols[COL_RECIPE], &w->cols[COL_PB]);
-    buf_put_uvarint(&w->cols[COL_PBLEN], buf_len(&w->cols[COL_PB]) - before);
-    if (s->start_ns < w->pmin)
-        w->pmin = s->start_ns;
-    if (s->start_ns > w->pmax)
-        w->pmax = s->start_ns;
-    if (s->start_ns < w->min_ns)
-        w->min_ns = s->start_ns;
-    if (s->start_ns > w->max_ns)
-        w->max_ns = s->start_ns;
-    w->n_spans++;
-    if (w_page_bytes(w) >= SPANS_PAGE_RAW_TARGET)
-        w_flush_page(w);
-}
-
-static int w_finish(swriter_t *w, uint64_t *bytes)
-{
-    w_flush_page(w);
-    uint8_t ft[SPANS_FOOTER_BYTES];
-    memset(ft, 0, sizeof ft);
-    /* dictionary */
-    buf_clear(&w->raw);
-    buf_put_uvarint(&w->raw, w->res.n);
-    buf_append(&w->raw, w->res.data.pos, buf_len(&w->res.data));
-    buf_put_uvarint(&w->raw, w->scopes.n);
-    buf_append(&w->raw, w->scopes.data.pos, buf_len(&w->scopes.data));
-    store_u64le(ft, w_pos(w));
-    uint32_t crc = 0;
-    store_u32le(ft + 8, w_compress(w, &w->raw, &crc));
-    store_u32le(ft + 12, (uint32_t)buf_len(&w->raw));
-    store_u32le(ft + 16, crc);
-    store_u32le(ft + 20, w->n_pages);
-    store_u64le(ft + 24, w_pos(w));
-    store_u32le(ft + 32, crc32c(0, w->page_index.pos, buf_len(&w->page_index)));
-    buf_append(&w->out, w->page_index.pos, buf_len(&w->page_index));
-    store_u64le(ft + 40, w_pos(w));
-    store_u64le(ft + 48, w->n_traces);
-    store_u32le(ft + 56, crc32c(0, w->trace_table.pos, buf_len(&w->trace_table)));
-    buf_append(&w->out, w->trace_table.pos, buf_len(&w->trace_table));
-    store_u64le(ft + 64, w->n_spans);
-    store_u64le(ft + 72, (uint64_t)w->min_ns);
-    store_u64le(ft + 80, (uint64_t)w->max_ns);
-    store_u32le(ft + 88, SPANS_VERSION);
-    store_u32le(ft + 92, crc32c(0, ft, 92));
-    memcpy(ft + 96, SPANS_MAGIC, 8);
-    buf_append(&w->out, ft, sizeof ft);
-    w_flush_out(w, true);
-    if (!w->rc && fsync(w->fd) != 0)
-        w->rc = err_set(w->err, ERR_IO, "%s: fsync: %s", w->path, strerror(errno));
-    if (close(w->fd) != 0 && !w->rc)
-        w->rc = err_set(w->err, ERR_IO, "%s: close: %s", w->path, strerror(errno));
-    w->fd = -1;
-    if (!w->rc && bytes)
-        *bytes = w->off;
-    return w->rc;
-}
+/* ---- writing the head (the file itself: spans_file.c) ---- */
 
 typedef struct sortkey {
     uint8_t trace_id[16];
@@ -833,13 +329,25 @@ static int sortkey_cmp(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* Hands the head's spans to the file writer in (trace id, start) order. */
+typedef struct head_iter {
+    const spans_head_t *h;
+    const sortkey_t *keys;
+    uint64_t i;
+} head_iter_t;
+
+static bool head_iter_next(void *arg, db_span_t *s)
+{
+    head_iter_t *it = arg;
+    if (it->i >= it->h->n)
+        return false;
+    hs_to_span(it->h, hs_at(it->h, it->keys[it->i++].pos), s);
+    return true;
+}
+
 int spans_head_write(spans_head_t *h, const char *path, uint64_t *bytes, err_t *err)
 {
-    swriter_t w;
-    int rc = w_init(&w, path, err);
-    if (rc)
-        return rc;
-    sortkey_t *keys = xrealloc(NULL, h->n * sizeof *keys);
+    sortkey_t *keys = db__xrealloc(NULL, h->n * sizeof *keys);
     for (uint64_t i = 0; i < h->n; i++) {
         const hspan_t *r = hs_at(h, i);
         memcpy(keys[i].trace_id, r->trace_id, 16);
@@ -847,712 +355,9 @@ int spans_head_write(spans_head_t *h, const char *path, uint64_t *bytes, err_t *
         keys[i].pos = (uint32_t)i;
     }
     qsort(keys, h->n, sizeof *keys, sortkey_cmp);
-    for (uint64_t i = 0; i < h->n && !w.rc; i++) {
-        db_span_t s;
-        hs_to_span(h, hs_at(h, keys[i].pos), &s);
-        w_add(&w, &s);
-    }
+    head_iter_t it = {h, keys, 0};
+    int rc = spans__file_write(path, head_iter_next, &it, bytes, err);
     free(keys);
-    rc = w_finish(&w, bytes);
-    w_deinit(&w);
-    return rc;
-}
-
-/* ---- file reader ---- */
-
-typedef struct page_rec {
-    uint64_t off;
-    uint32_t clen, rlen, n;
-    uint32_t crc;
-    int64_t min_ns, max_ns;
-} page_rec_t;
-
-/* A decoded page: span strs point into raw (names), pbs (span protobufs) and the file dictionary.
- */
-typedef struct dpage {
-    uint32_t idx;
-    bool valid;
-    buf_t comp, raw, pbs;
-    db_span_t *spans;
-    size_t n, cap;
-} dpage_t;
-
-struct spans_file {
-    char *path;
-    int fd;
-    uint64_t size;
-    page_rec_t *pages;
-    uint32_t n_pages;
-    uint8_t *traces; /* n_traces x SPANS_TRACE_REC_BYTES */
-    uint64_t n_traces, n_spans;
-    int64_t min_ns, max_ns;
-    uint8_t *dict_raw;
-    str_t *res, *scopes;
-    size_t n_res, n_scopes;
-    ZSTD_DCtx *dctx;
-    dpage_t cache;
-};
-
-#define CORRUPT(err, path, off, ...)                                                               \
-    corrupt_at(err, path, (uint64_t)(off), __FILE__, __LINE__, __VA_ARGS__)
-
-static int corrupt_at(err_t *err, const char *path, uint64_t off, const char *file, int line,
-                      const char *what)
-{
-    return err_set(err, ERR_CORRUPT, "%s: corrupt span file at offset %llu: %s (%s:%d)", path,
-                   (unsigned long long)off, what, file, line);
-}
-
-static int pread_full(int fd, void *p, size_t n, uint64_t off)
-{
-    uint8_t *q = p;
-    while (n) {
-        ssize_t k = pread(fd, q, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k == 0 ? ERR_CORRUPT : ERR_IO;
-        q += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-/* Reads, checks and decompresses the frame [off, off+clen) into raw (exactly rlen bytes). */
-static int read_frame(int fd, ZSTD_DCtx *dctx, uint64_t off, uint32_t clen, uint32_t rlen,
-                      uint32_t crc, buf_t *comp, buf_t *raw)
-{
-    buf_clear(comp);
-    buf_reserve(comp, clen);
-    int rc = pread_full(fd, comp->last, clen, off);
-    if (rc)
-        return rc;
-    if (crc32c(0, comp->last, clen) != crc)
-        return ERR_CORRUPT;
-    unsigned long long claimed = ZSTD_getFrameContentSize(comp->last, clen);
-    if (claimed != rlen)
-        return ERR_CORRUPT; /* checked before allocating rlen bytes */
-    buf_clear(raw);
-    buf_reserve(raw, rlen ? rlen : 1);
-    size_t z = ZSTD_decompressDCtx(dctx, raw->last, rlen, comp->last, clen);
-    if (ZSTD_isError(z) || z != rlen)
-        return ERR_CORRUPT;
-    raw->last += rlen;
-    return 0;
-}
-
-static int decode_dict(spans_file_t *f, const uint8_t *p, size_t n)
-{
-    rd_t r = {p, p + n, false};
-    str_t **lists[2] = {&f->res, &f->scopes};
-    size_t *counts[2] = {&f->n_res, &f->n_scopes};
-    for (int k = 0; k < 2; k++) {
-        uint64_t m = rd_uv(&r);
-        if (r.bad || m > (uint64_t)(r.end - r.p))
-            return ERR_CORRUPT;
-        *lists[k] = xrealloc(NULL, (size_t)m * sizeof(str_t));
-        *counts[k] = (size_t)m;
-        for (uint64_t i = 0; i < m; i++)
-            (*lists[k])[i] = rd_str(&r);
-        if (r.bad)
-            return ERR_CORRUPT;
-    }
-    return r.p == r.end ? 0 : ERR_CORRUPT;
-}
-
-static void dpage_deinit(dpage_t *d)
-{
-    buf_deinit(&d->comp);
-    buf_deinit(&d->raw);
-    buf_deinit(&d->pbs);
-    free(d->spans);
-    memset(d, 0, sizeof *d);
-}
-
-/* Rebuilds each span's protobuf from its recipe (rr), remainder length (rl) and remainder bytes
- * (rem) into d->pbs, and points d->spans[i].span_pb at it. Every gap is checked. */
-static int rebuild_pbs(dpage_t *d, size_t n, rd_t *rr, rd_t *rl, const uint8_t *rem)
-{
-    buf_clear(&d->pbs);
-    buf_reserve(&d->pbs, 1);
-    size_t *pb_off = xrealloc(NULL, n * sizeof *pb_off);
-    for (size_t i = 0; i < n && !rr->bad; i++) {
-        uint64_t l = rd_uv(rl), used = 0;
-        pb_off[i] = buf_len(&d->pbs);
-        for (;;) {
-            uint64_t v = rd_uv(rr);
-            if (rr->bad || v == 0)
-                break;
-            uint64_t gap = v >> 3;
-            int code = (int)(v & 7);
-            if (code == 0 || gap > l - used) {
-                rr->bad = true;
-                break;
-            }
-            buf_append(&d->pbs, rem + used, (size_t)gap);
-            used += gap;
-            canon_put(&d->pbs, &d->spans[i], code);
-        }
-        buf_append(&d->pbs, rem + used, (size_t)(l - used));
-        rem += l;
-    }
-    for (size_t i = 0; i < n && !rr->bad; i++) {
-        size_t end = i + 1 < n ? pb_off[i + 1] : buf_len(&d->pbs);
-        d->spans[i].span_pb = (str_t){(const char *)d->pbs.pos + pb_off[i], end - pb_off[i]};
-    }
-    free(pb_off);
-    return rr->bad ? ERR_CORRUPT : 0;
-}
-
-/* Parses a raw page into d->spans. Every index and length is checked against the page. */
-static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d)
-{
-    rd_t r = {d->raw.pos, d->raw.last, false};
-    size_t rlen = buf_len(&d->raw);
-    uint64_t n = rd_uv(&r);
-    if (r.bad || n != pr->n || n > rlen / 8)
-        return ERR_CORRUPT;
-    if (n > d->cap) {
-        d->cap = (size_t)n;
-        d->spans = xrealloc(d->spans, d->cap * sizeof *d->spans);
-    }
-    d->n = 0;
-    db_span_t *sp = d->spans;
-    uint64_t n_runs = rd_uv(&r);
-    if (r.bad || n_runs == 0 || n_runs > n)
-        return ERR_CORRUPT;
-    const uint8_t *ids = rd_bytes(&r, n_runs * 16);
-    uint64_t at = 0;
-    for (uint64_t i = 0; i < n_runs; i++) {
-        uint64_t len = rd_uv(&r);
-        if (r.bad || len == 0 || len > n - at)
-            return ERR_CORRUPT;
-        for (uint64_t j = 0; j < len; j++)
-            memcpy(sp[at + j].trace_id, ids + i * 16, 16);
-        at += len;
-    }
-    if (at != n)
-        return ERR_CORRUPT;
-    uint64_t n_strs = rd_uv(&r);
-    if (r.bad || n_strs > rlen)
-        return ERR_CORRUPT;
-    str_t *strs = xrealloc(NULL, (size_t)(n_strs ? n_strs : 1) * sizeof *strs);
-    for (uint64_t i = 0; i < n_strs; i++)
-        strs[i] = rd_str(&r);
-    const uint8_t *sids = rd_bytes(&r, n * 8);
-    int rc = ERR_CORRUPT;
-    if (r.bad)
-        goto out;
-    for (uint64_t i = 0; i < n; i++)
-        memcpy(sp[i].span_id, sids + i * 8, 8);
-    /* parent codes: remember them in start_ns until the explicit column is known */
-    uint64_t n_expl_seen = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t c = rd_uv(&r);
-        if (c >= 2 && c - 2 >= i)
-            goto out;
-        n_expl_seen += c == 1;
-        sp[i].start_ns = (int64_t)c;
-    }
-    uint64_t n_expl = rd_uv(&r);
-    if (r.bad || n_expl != n_expl_seen)
-        goto out;
-    const uint8_t *expl = rd_bytes(&r, n_expl * 8);
-    if (r.bad)
-        goto out;
-    for (uint64_t i = 0, e = 0; i < n; i++) {
-        uint64_t c = (uint64_t)sp[i].start_ns;
-        if (c == 0)
-            memset(sp[i].parent_span_id, 0, 8);
-        else if (c == 1)
-            memcpy(sp[i].parent_span_id, expl + 8 * e++, 8);
-        else
-            memcpy(sp[i].parent_span_id, sp[c - 2].span_id, 8);
-    }
-    uint64_t t = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        t += (uint64_t)zigzag_dec(rd_uv(&r));
-        sp[i].start_ns = (int64_t)t;
-    }
-    for (uint64_t i = 0; i < n; i++)
-        sp[i].end_ns = (int64_t)((uint64_t)sp[i].start_ns + (uint64_t)zigzag_dec(rd_uv(&r)));
-    for (int k = 0; k < 2; k++) {
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t v = rd_uv(&r);
-            if (v >= n_strs)
-                goto out;
-            if (k == 0)
-                sp[i].name = strs[v];
-            else
-                sp[i].service_name = strs[v];
-        }
-    }
-    for (uint64_t i = 0; i < n; i++)
-        sp[i].kind = (int)zigzag_dec(rd_uv(&r));
-    for (uint64_t i = 0; i < n; i++)
-        sp[i].status_code = (int)zigzag_dec(rd_uv(&r));
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v = rd_uv(&r);
-        if (v >= f->n_res)
-            goto out;
-        sp[i].resource_pb = f->res[v];
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v = rd_uv(&r);
-        if (v >= f->n_scopes)
-            goto out;
-        sp[i].scope_pb = f->scopes[v];
-    }
-    if (r.bad)
-        goto out;
-    /* recipes: remember where each starts; lengths come next, then the remainders */
-    const uint8_t *recipes = r.p;
-    for (uint64_t i = 0; i < n; i++)
-        while (rd_uv(&r) != 0 && !r.bad)
-            ;
-    const uint8_t *rem_lens = r.p;
-    uint64_t rem_total = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t l = rd_uv(&r);
-        if (l > rlen)
-            goto out;
-        rem_total += l;
-    }
-    const uint8_t *rem = rd_bytes(&r, rem_total);
-    if (r.bad || r.p != r.end)
-        goto out;
-    rd_t rr = {recipes, rem_lens, false}, rl = {rem_lens, rem, false};
-    if (rebuild_pbs(d, (size_t)n, &rr, &rl, rem) != 0)
-        goto out;
-    d->n = (size_t)n;
-    rc = 0;
-out:
-    free(strs);
-    return rc;
-}
-
-/* Loads page idx into d (no-op when already there). ERR_CORRUPT / ERR_IO are logged by callers. */
-static int load_page(spans_file_t *f, uint32_t idx, dpage_t *d)
-{
-    if (d->valid && d->idx == idx)
-        return 0;
-    d->valid = false;
-    const page_rec_t *pr = &f->pages[idx];
-    int rc = read_frame(f->fd, f->dctx, pr->off, pr->clen, pr->rlen, pr->crc, &d->comp, &d->raw);
-    if (!rc)
-        rc = decode_page(f, pr, d);
-    if (rc)
-        return rc;
-    d->idx = idx;
-    d->valid = true;
-    return 0;
-}
-
-static void log_bad_page(const spans_file_t *f, uint32_t idx, int rc)
-{
-    log_error("span file page unreadable, skipped", "file=%s page=%u offset=%llu err=%s", f->path,
-              idx, (unsigned long long)f->pages[idx].off, err_name(rc));
-}
-
-/* Where the footer says the sections are (checked against each other and the file size). */
-typedef struct sections {
-    uint64_t dict_off, pidx_off, tt_off;
-    uint32_t dict_clen, dict_rlen, dict_crc, pidx_crc, tt_crc;
-} sections_t;
-
-static int read_footer(spans_file_t *f, sections_t *sec, err_t *err)
-{
-    uint8_t hd[SPANS_HEADER_BYTES], ft[SPANS_FOOTER_BYTES];
-    if (f->size < SPANS_HEADER_BYTES + SPANS_FOOTER_BYTES)
-        return CORRUPT(err, f->path, f->size, "file too short");
-    uint64_t fto = f->size - SPANS_FOOTER_BYTES;
-    int rc;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto)))
-        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
-    if (memcmp(hd, SPANS_MAGIC, 8) != 0 || memcmp(ft + 96, SPANS_MAGIC, 8) != 0)
-        return CORRUPT(err, f->path, 0, "bad magic");
-    if (load_u32le(hd + 12) != 0)
-        return CORRUPT(err, f->path, 12, "unknown header flags");
-    if (load_u32le(hd + 8) != SPANS_VERSION || load_u32le(ft + 88) != SPANS_VERSION)
-        return err_set(err, ERR_UNSUPPORTED, "%s: span file version %u not supported", f->path,
-                       load_u32le(hd + 8));
-    if (crc32c(0, ft, 92) != load_u32le(ft + 92))
-        return CORRUPT(err, f->path, fto, "footer checksum mismatch");
-    sec->dict_off = load_u64le(ft);
-    sec->dict_clen = load_u32le(ft + 8);
-    sec->dict_rlen = load_u32le(ft + 12);
-    sec->dict_crc = load_u32le(ft + 16);
-    f->n_pages = load_u32le(ft + 20);
-    sec->pidx_off = load_u64le(ft + 24);
-    sec->pidx_crc = load_u32le(ft + 32);
-    sec->tt_off = load_u64le(ft + 40);
-    f->n_traces = load_u64le(ft + 48);
-    sec->tt_crc = load_u32le(ft + 56);
-    f->n_spans = load_u64le(ft + 64);
-    f->min_ns = (int64_t)load_u64le(ft + 72);
-    f->max_ns = (int64_t)load_u64le(ft + 80);
-    uint64_t plen = (uint64_t)f->n_pages * SPANS_PAGE_REC_BYTES;
-    if (sec->dict_off < SPANS_HEADER_BYTES || sec->dict_off > fto ||
-        sec->dict_clen > fto - sec->dict_off || sec->pidx_off != sec->dict_off + sec->dict_clen ||
-        plen > fto - sec->pidx_off || sec->tt_off != sec->pidx_off + plen ||
-        f->n_traces > (fto - sec->tt_off) / SPANS_TRACE_REC_BYTES ||
-        sec->tt_off + f->n_traces * SPANS_TRACE_REC_BYTES != fto ||
-        sec->dict_rlen > SPANS_DICT_RAW_MAX || (f->n_spans == 0) != (f->n_traces == 0))
-        return CORRUPT(err, f->path, fto, "section offsets or counts out of bounds");
-    return 0;
-}
-
-/* Reads the page index: pages must tile [16, dictionary) and hold n_spans spans in all. */
-static int read_page_index(spans_file_t *f, const sections_t *sec, err_t *err)
-{
-    size_t plen = (size_t)f->n_pages * SPANS_PAGE_REC_BYTES;
-    uint8_t *pbuf = xrealloc(NULL, plen);
-    int rc = 0;
-    if (pread_full(f->fd, pbuf, plen, sec->pidx_off) != 0 || crc32c(0, pbuf, plen) != sec->pidx_crc)
-        rc = CORRUPT(err, f->path, sec->pidx_off, "page index checksum mismatch");
-    f->pages = xrealloc(NULL, (f->n_pages ? f->n_pages : 1) * sizeof *f->pages);
-    uint64_t expect = SPANS_HEADER_BYTES, total = 0;
-    for (uint32_t i = 0; i < f->n_pages && !rc; i++) {
-        const uint8_t *q = pbuf + (size_t)i * SPANS_PAGE_REC_BYTES;
-        page_rec_t *pr = &f->pages[i];
-        pr->off = load_u64le(q);
-        pr->clen = load_u32le(q + 8);
-        pr->rlen = load_u32le(q + 12);
-        pr->n = load_u32le(q + 16);
-        pr->crc = load_u32le(q + 20);
-        pr->min_ns = (int64_t)load_u64le(q + 24);
-        pr->max_ns = (int64_t)load_u64le(q + 32);
-        if (pr->off != expect || pr->clen > sec->dict_off - pr->off || pr->n == 0 ||
-            pr->rlen > SPANS_PAGE_RAW_MAX || pr->min_ns > pr->max_ns)
-            rc = CORRUPT(err, f->path, sec->pidx_off + (uint64_t)i * SPANS_PAGE_REC_BYTES,
-                         "bad page index entry");
-        expect += pr->clen;
-        total += pr->n;
-    }
-    free(pbuf);
-    if (!rc && (expect != sec->dict_off || total != f->n_spans))
-        rc = CORRUPT(err, f->path, sec->pidx_off, "page index does not cover the pages");
-    return rc;
-}
-
-/* Reads the trace table: ids strictly ascending, each pointing at a span of a page. */
-static int read_trace_table(spans_file_t *f, const sections_t *sec, err_t *err)
-{
-    size_t tlen = (size_t)f->n_traces * SPANS_TRACE_REC_BYTES;
-    f->traces = xrealloc(NULL, tlen ? tlen : 1);
-    if (pread_full(f->fd, f->traces, tlen, sec->tt_off) != 0 ||
-        crc32c(0, f->traces, tlen) != sec->tt_crc)
-        return CORRUPT(err, f->path, sec->tt_off, "trace table checksum mismatch");
-    for (uint64_t i = 0; i < f->n_traces; i++) {
-        const uint8_t *q = f->traces + i * SPANS_TRACE_REC_BYTES;
-        uint32_t pg = load_u32le(q + 16), at = load_u32le(q + 20);
-        if ((i && memcmp(q - SPANS_TRACE_REC_BYTES, q, 16) >= 0) || pg >= f->n_pages ||
-            at >= f->pages[pg].n)
-            return CORRUPT(err, f->path, sec->tt_off + i * SPANS_TRACE_REC_BYTES,
-                           "bad trace table entry");
-    }
-    return 0;
-}
-
-static int read_dict(spans_file_t *f, const sections_t *sec, err_t *err)
-{
-    buf_t comp = BUF_INIT, raw = BUF_INIT;
-    int rc = read_frame(f->fd, f->dctx, sec->dict_off, sec->dict_clen, sec->dict_rlen,
-                        sec->dict_crc, &comp, &raw);
-    buf_deinit(&comp);
-    if (!rc) {
-        f->dict_raw = buf_steal(&raw, &(size_t){0});
-        rc = decode_dict(f, f->dict_raw, sec->dict_rlen);
-    }
-    buf_deinit(&raw);
-    if (rc == ERR_IO)
-        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
-    return rc ? CORRUPT(err, f->path, sec->dict_off, "bad dictionary") : 0;
-}
-
-int spans_file_open(const char *path, spans_file_t **out, err_t *err)
-{
-    *out = NULL;
-    spans_file_t *f = calloc(1, sizeof *f);
-    if (!f)
-        return err_set(err, ERR_NOMEM, "%s: out of memory", path);
-    f->path = strdup(path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = 0;
-    struct stat st;
-    sections_t sec = {0};
-    if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
-                     strerror(errno));
-    } else if (!(f->dctx = ZSTD_createDCtx())) {
-        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
-    } else {
-        f->size = (uint64_t)st.st_size;
-        if (!(rc = read_footer(f, &sec, err)) && !(rc = read_page_index(f, &sec, err)) &&
-            !(rc = read_trace_table(f, &sec, err)))
-            rc = read_dict(f, &sec, err);
-    }
-    if (rc) {
-        spans_file_close(f);
-        return rc;
-    }
-    *out = f;
-    return 0;
-}
-
-void spans_file_close(spans_file_t *f)
-{
-    if (!f)
-        return;
-    if (f->fd >= 0)
-        close(f->fd);
-    free(f->path);
-    free(f->pages);
-    free(f->traces);
-    free(f->dict_raw);
-    free(f->res);
-    free(f->scopes);
-    ZSTD_freeDCtx(f->dctx);
-    dpage_deinit(&f->cache);
-    free(f);
-}
-
-uint64_t spans_file_count(const spans_file_t *f) { return f->n_spans; }
-
-size_t spans_file_trace(spans_file_t *f, const uint8_t trace_id[16], int64_t mint_ns,
-                        int64_t maxt_ns, void (*cb)(void *arg, const db_span_t *s), void *arg)
-{
-    uint64_t lo = 0, hi = f->n_traces;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (memcmp(f->traces + mid * SPANS_TRACE_REC_BYTES, trace_id, 16) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == f->n_traces || memcmp(f->traces + lo * SPANS_TRACE_REC_BYTES, trace_id, 16) != 0)
-        return 0;
-    const uint8_t *rec = f->traces + lo * SPANS_TRACE_REC_BYTES;
-    uint32_t pg = load_u32le(rec + 16);
-    size_t at = load_u32le(rec + 20), delivered = 0;
-    for (; pg < f->n_pages; pg++, at = 0) {
-        int rc = load_page(f, pg, &f->cache);
-        if (rc) {
-            log_bad_page(f, pg, rc);
-            return delivered;
-        }
-        for (; at < f->cache.n; at++) {
-            const db_span_t *s = &f->cache.spans[at];
-            if (memcmp(s->trace_id, trace_id, 16) != 0)
-                return delivered;
-            if (maxt_ns > 0 && !in_range(s->start_ns, mint_ns, maxt_ns))
-                continue;
-            cb(arg, s);
-            delivered++;
-        }
-    }
-    return delivered;
-}
-
-bool spans_file_scan(spans_file_t *f, int64_t mint_ns, int64_t maxt_ns,
-                     bool (*cb)(void *arg, const db_span_t *s), void *arg)
-{
-    for (uint32_t pg = 0; pg < f->n_pages; pg++) {
-        const page_rec_t *pr = &f->pages[pg];
-        if (pr->max_ns < mint_ns || pr->min_ns > maxt_ns)
-            continue;
-        int rc = load_page(f, pg, &f->cache);
-        if (rc) {
-            log_bad_page(f, pg, rc);
-            continue;
-        }
-        for (size_t i = 0; i < f->cache.n; i++) {
-            const db_span_t *s = &f->cache.spans[i];
-            if (in_range(s->start_ns, mint_ns, maxt_ns) && !cb(arg, s))
-                return false;
-        }
-    }
-    return true;
-}
-
-int spans_file_verify(spans_file_t *f, err_t *err)
-{
-    dpage_t d;
-    memset(&d, 0, sizeof d);
-    uint64_t seen_traces = 0;
-    const uint8_t *prev = NULL;
-    int64_t last_start = INT64_MIN;
-    int rc = 0;
-    for (uint32_t pg = 0; pg < f->n_pages && !rc; pg++) {
-        const page_rec_t *pr = &f->pages[pg];
-        rc = load_page(f, pg, &d);
-        if (rc) {
-            rc = rc == ERR_IO ? err_set(err, rc, "%s: read: %s", f->path, strerror(errno))
-                              : CORRUPT(err, f->path, pr->off, "bad page");
-            break;
-        }
-        for (size_t i = 0; i < d.n; i++) {
-            const db_span_t *s = &d.spans[i];
-            if (s->start_ns < pr->min_ns || s->start_ns > pr->max_ns) {
-                rc = CORRUPT(err, f->path, pr->off, "span outside the page's time range");
-                break;
-            }
-            bool first = !prev || memcmp(prev, s->trace_id, 16) != 0;
-            if (!first && s->start_ns < last_start) {
-                rc = CORRUPT(err, f->path, pr->off, "spans of a trace out of start order");
-                break;
-            }
-            if (first) {
-                const uint8_t *rec = f->traces + seen_traces * SPANS_TRACE_REC_BYTES;
-                if (seen_traces >= f->n_traces || memcmp(rec, s->trace_id, 16) != 0 ||
-                    load_u32le(rec + 16) != pg || load_u32le(rec + 20) != i) {
-                    rc = CORRUPT(err, f->path, pr->off, "page does not match the trace table");
-                    break;
-                }
-                seen_traces++;
-            }
-            prev = f->traces + (seen_traces - 1) * SPANS_TRACE_REC_BYTES;
-            last_start = s->start_ns;
-        }
-    }
-    if (!rc && seen_traces != f->n_traces)
-        rc = CORRUPT(err, f->path, f->size, "trace table lists traces not in the pages");
-    dpage_deinit(&d);
-    return rc;
-}
-
-/* ---- merge ---- */
-
-typedef struct mcur {
-    spans_file_t *f;
-    dpage_t d;
-    uint32_t pg;
-    size_t at;
-    bool done;
-} mcur_t;
-
-/* Positions c on its next span (loading pages as needed); false at the end or on a bad page. */
-static int mcur_fill(mcur_t *c)
-{
-    while (!c->done) {
-        if (c->pg >= c->f->n_pages) {
-            c->done = true;
-            break;
-        }
-        int rc = load_page(c->f, c->pg, &c->d);
-        if (rc)
-            return rc;
-        if (c->at < c->d.n)
-            return 0;
-        c->pg++;
-        c->at = 0;
-    }
-    return 0;
-}
-
-typedef struct mspan {
-    db_span_t s;
-    size_t seq;
-} mspan_t;
-
-/* By start, then input order (so rewriting one file keeps its order exactly). */
-static int mspan_cmp(const void *a, const void *b)
-{
-    const mspan_t *x = a, *y = b;
-    if (x->s.start_ns != y->s.start_ns)
-        return x->s.start_ns < y->s.start_ns ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static bool mspan_same(const db_span_t *a, const db_span_t *b)
-{
-    return a->start_ns == b->start_ns && a->end_ns == b->end_ns &&
-           memcmp(a->span_id, b->span_id, 8) == 0 &&
-           memcmp(a->parent_span_id, b->parent_span_id, 8) == 0 && str_eq(a->span_pb, b->span_pb) &&
-           str_eq(a->resource_pb, b->resource_pb) && str_eq(a->scope_pb, b->scope_pb) &&
-           str_eq(a->name, b->name) && str_eq(a->service_name, b->service_name) &&
-           a->kind == b->kind && a->status_code == b->status_code;
-}
-
-int spans_file_merge(spans_file_t **in, size_t n, const char *path, uint64_t *bytes, err_t *err)
-{
-    swriter_t w;
-    int rc = w_init(&w, path, err);
-    if (rc)
-        return rc;
-    mcur_t *cs = calloc(n ? n : 1, sizeof *cs);
-    mspan_t *v = NULL;
-    size_t nv = 0, cap = 0;
-    arena_t a;
-    arena_init(&a, 64 << 10);
-    for (size_t i = 0; i < n; i++)
-        cs[i].f = in[i];
-    for (;;) {
-        const uint8_t *min = NULL;
-        for (size_t i = 0; i < n && !rc; i++) {
-            if ((rc = mcur_fill(&cs[i])) != 0) {
-                rc = CORRUPT(err, cs[i].f->path, cs[i].f->pages[cs[i].pg].off, "bad page");
-                break;
-            }
-            if (cs[i].done)
-                continue;
-            const uint8_t *t = cs[i].d.spans[cs[i].at].trace_id;
-            if (!min || memcmp(t, min, 16) < 0)
-                min = t;
-        }
-        if (rc || !min)
-            break;
-        uint8_t tid[16];
-        memcpy(tid, min, 16);
-        nv = 0;
-        arena_reset(&a);
-        for (size_t i = 0; i < n && !rc; i++) {
-            mcur_t *c = &cs[i];
-            while (!c->done && memcmp(c->d.spans[c->at].trace_id, tid, 16) == 0) {
-                if (nv == cap) {
-                    cap = cap ? cap * 2 : 256;
-                    v = xrealloc(v, cap * sizeof *v);
-                }
-                mspan_t *m = &v[nv];
-                m->s = c->d.spans[c->at];
-                m->s.name = arena_str(&a, m->s.name);
-                m->s.service_name = arena_str(&a, m->s.service_name);
-                m->s.span_pb = arena_str(&a, m->s.span_pb);
-                m->seq = nv++;
-                c->at++;
-                if ((rc = mcur_fill(c)) != 0) {
-                    rc = CORRUPT(err, c->f->path, c->f->pages[c->pg].off, "bad page");
-                    break;
-                }
-            }
-        }
-        if (rc)
-            break;
-        qsort(v, nv, sizeof *v, mspan_cmp);
-        size_t run = 0; /* first span with the current start */
-        for (size_t i = 0; i < nv && !w.rc; i++) {
-            if (v[i].s.start_ns != v[run].s.start_ns)
-                run = i;
-            bool dup = false; /* the same span stored twice (a retried export) */
-            for (size_t j = run; j < i && !dup; j++)
-                dup = mspan_same(&v[j].s, &v[i].s);
-            if (!dup)
-                w_add(&w, &v[i].s);
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        dpage_deinit(&cs[i].d);
-    free(cs);
-    free(v);
-    arena_deinit(&a);
-    if (rc) {
-        w_deinit(&w);
-        unlink(path);
-        return rc;
-    }
-    rc = w_finish(&w, bytes);
-    w_deinit(&w);
     return rc;
 }
 
@@ -1593,14 +398,14 @@ void spans_wal_encode(buf_t *out, const db_span_t *spans, size_t n)
         buf_append(out, s->trace_id, 16);
         buf_append(out, s->span_id, 8);
         buf_append(out, s->parent_span_id, 8);
-        put_zz(out, s->start_ns);
-        put_zz(out, (int64_t)((uint64_t)s->end_ns - (uint64_t)s->start_ns));
+        store__put_zz(out, s->start_ns);
+        store__put_zz(out, (int64_t)((uint64_t)s->end_ns - (uint64_t)s->start_ns));
         buf_put_uvarint(out, s->name.len);
         buf_put_str(out, s->name);
         buf_put_uvarint(out, s->service_name.len);
         buf_put_str(out, s->service_name);
-        put_zz(out, s->kind);
-        put_zz(out, s->status_code);
+        store__put_zz(out, s->kind);
+        store__put_zz(out, s->status_code);
         put_ref(out, s->resource_pb, res, &n_res, MAX_SEEN);
         put_ref(out, s->scope_pb, scopes, &n_scopes, MAX_SEEN);
         buf_put_uvarint(out, s->span_pb.len);
@@ -1608,11 +413,11 @@ void spans_wal_encode(buf_t *out, const db_span_t *spans, size_t n)
     }
 }
 
-static str_t get_ref(rd_t *r, str_t *seen, size_t *n_seen, size_t max_seen)
+static str_t get_ref(store_rd_t *r, str_t *seen, size_t *n_seen, size_t max_seen)
 {
-    uint64_t k = rd_uv(r);
+    uint64_t k = store__rd_uv(r);
     if (k == 0) {
-        str_t s = rd_str(r);
+        str_t s = store__rd_str(r);
         if (!r->bad && *n_seen < max_seen)
             seen[(*n_seen)++] = s;
         return s;
@@ -1631,30 +436,30 @@ static int wal_walk(const uint8_t *p, size_t len, void (*cb)(void *arg, const db
     enum { MAX_SEEN = 16 };
     str_t res[MAX_SEEN], scopes[MAX_SEEN];
     size_t n_res = 0, n_scopes = 0;
-    rd_t r = {p, p + len, false};
-    const uint8_t *ver = rd_bytes(&r, 1);
+    store_rd_t r = {p, p + len, false};
+    const uint8_t *ver = store__rd_bytes(&r, 1);
     if (!ver || *ver != SPANS_WAL_VERSION)
         return ERR_CORRUPT;
-    uint64_t n = rd_uv(&r);
+    uint64_t n = store__rd_uv(&r);
     if (r.bad || n > len / 32)
         return ERR_CORRUPT;
     for (uint64_t i = 0; i < n; i++) {
         db_span_t s;
-        const uint8_t *ids = rd_bytes(&r, 32);
+        const uint8_t *ids = store__rd_bytes(&r, 32);
         if (!ids)
             return ERR_CORRUPT;
         memcpy(s.trace_id, ids, 16);
         memcpy(s.span_id, ids + 16, 8);
         memcpy(s.parent_span_id, ids + 24, 8);
-        s.start_ns = zigzag_dec(rd_uv(&r));
-        s.end_ns = (int64_t)((uint64_t)s.start_ns + (uint64_t)zigzag_dec(rd_uv(&r)));
-        s.name = rd_str(&r);
-        s.service_name = rd_str(&r);
-        s.kind = (int)zigzag_dec(rd_uv(&r));
-        s.status_code = (int)zigzag_dec(rd_uv(&r));
+        s.start_ns = zigzag_dec(store__rd_uv(&r));
+        s.end_ns = (int64_t)((uint64_t)s.start_ns + (uint64_t)zigzag_dec(store__rd_uv(&r)));
+        s.name = store__rd_str(&r);
+        s.service_name = store__rd_str(&r);
+        s.kind = (int)zigzag_dec(store__rd_uv(&r));
+        s.status_code = (int)zigzag_dec(store__rd_uv(&r));
         s.resource_pb = get_ref(&r, res, &n_res, MAX_SEEN);
         s.scope_pb = get_ref(&r, scopes, &n_scopes, MAX_SEEN);
-        s.span_pb = rd_str(&r);
+        s.span_pb = store__rd_str(&r);
         if (r.bad)
             return ERR_CORRUPT;
         if (cb)

@@ -5,7 +5,6 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
-#include "store/format_spans_logs.h"
 #include "store/labels.h"
 #include "store/logs.h"
 #include "test.h"

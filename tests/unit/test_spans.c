@@ -8,7 +8,6 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/varint.h"
-#include "store/format_spans_logs.h"
 #include "store/spans.h"
 #include "test.h"
 
