@@ -487,9 +487,12 @@ static str_t family_name(arena_t *a, str_t name, str_t unit, promname_kind_t kin
     e->name = mem;
     e->unit = mem + name.len + 1;
     e->family = e->unit + unit.len + 1;
-    memcpy(e->name, name.ptr, name.len);
-    memcpy(e->unit, unit.ptr, unit.len);
-    memcpy(e->family, fam.ptr, fam.len);
+    if (name.len) /* an absent unit (or name) has a NULL ptr */
+        memcpy(e->name, name.ptr, name.len);
+    if (unit.len)
+        memcpy(e->unit, unit.ptr, unit.len);
+    if (fam.len)
+        memcpy(e->family, fam.ptr, fam.len);
     e->name_len = name.len;
     e->unit_len = unit.len;
     e->family_len = fam.len;

@@ -274,3 +274,47 @@ TEST(logs_map_to_loki_streams)
     arena_deinit(&a);
     db_close(db);
 }
+
+/* A protobuf request whose metrics have no unit and no description (absent strings decode with
+ * a NULL ptr): found by the ASan integration run, where the family-name cache copied from NULL. */
+TEST(protobuf_metric_without_unit)
+{
+    db_t *db = open_db();
+    REQUIRE(db);
+    otlp_number_point_t pt;
+    memset(&pt, 0, sizeof pt);
+    pt.time_ns = 1700000000000000000ULL;
+    pt.as_double = 3;
+    otlp_metric_t m;
+    memset(&m, 0, sizeof m);
+    m.name = STR("queue.depth");
+    m.type = OTLP_METRIC_GAUGE;
+    m.points.number.v = &pt;
+    m.points.number.n = 1;
+    otlp_scope_metrics_t sm;
+    memset(&sm, 0, sizeof sm);
+    sm.metrics = &m;
+    sm.n_metrics = 1;
+    otlp_resource_metrics_t rm;
+    memset(&rm, 0, sizeof rm);
+    rm.scopes = &sm;
+    rm.n_scopes = 1;
+    otlp_metrics_t req = {.rm = &rm, .n_rm = 1};
+    buf_t body;
+    buf_init(&body, 0);
+    otlp_pb_encode_metrics(&body, &req);
+    for (int round = 0; round < 2; round++) { /* the second round hits the name cache */
+        arena_t a;
+        arena_init(&a, 0);
+        err_t err;
+        convert_result_t conv;
+        db_batch_t *b = NULL;
+        REQUIRE_OK(ingest_otlp_prepare(OTLP_SIGNAL_METRICS, OTLP_ENC_PROTOBUF, body.pos,
+                                       buf_len(&body), &a, &b, &conv, &err));
+        CHECK_EQ_INT(conv.items, 1);
+        db_batch_free(b);
+        arena_deinit(&a);
+    }
+    buf_deinit(&body);
+    db_close(db);
+}
