@@ -28,56 +28,15 @@
 #include "store/spans.h"
 #include "store/wal.h"
 
-/* ---- record decoding ---- */
+/* ---- record decoding (the rest of the reader is store_rd_t, store/internal.h) ---- */
 
-typedef struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-} rd_t;
-
-static uint64_t rd_uv(rd_t *r)
+static double rd_f64(store_rd_t *r)
 {
-    uint64_t v = 0;
-    size_t k = r->bad ? 0 : uvarint_get(r->p, r->end, &v);
-    if (!k) {
-        r->bad = true;
-        return 0;
-    }
-    r->p += k;
-    return v;
-}
-
-static str_t rd_str(rd_t *r)
-{
-    uint64_t n = rd_uv(r);
-    if (r->bad || n > (uint64_t)(r->end - r->p)) {
-        r->bad = true;
-        return STR("");
-    }
-    str_t s = {(const char *)r->p, (size_t)n};
-    r->p += n;
-    return s;
-}
-
-static double rd_f64(rd_t *r)
-{
-    if (r->bad || r->end - r->p < 8) {
-        r->bad = true;
-        return 0;
-    }
-    uint64_t x = load_u64le(r->p);
-    r->p += 8;
+    const uint8_t *p = store__rd_bytes(r, 8);
+    uint64_t x = p ? load_u64le(p) : 0;
     double v;
     memcpy(&v, &x, 8);
     return v;
-}
-
-static labels_t rd_labels(rd_t *r, arena_t *a)
-{
-    labels_t ls = {NULL, 0};
-    if (!r->bad && labels_decode(&r->p, r->end, a, &ls) != 0)
-        r->bad = true;
-    return ls;
 }
 
 /* ---- replay ---- */
@@ -125,13 +84,13 @@ static void replay_log(void *arg, const logs_wal_entry_t *e)
 static int replay_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
 {
     db_t *db = arg;
-    rd_t r = {p, p + n, false};
+    store_rd_t r = {p, p + n, false};
     arena_reset(&db->replay_arena);
     switch (type) {
     case WAL_REC_SERIES:
         while (r.p < r.end && !r.bad) {
-            uint64_t id = rd_uv(&r);
-            labels_t ls = rd_labels(&r, &db->replay_arena);
+            uint64_t id = store__rd_uv(&r);
+            labels_t ls = store__rd_labels(&r, &db->replay_arena);
             if (!r.bad)
                 replay_series(db, id, &ls);
         }
@@ -140,8 +99,8 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
         uint64_t id = 0;
         int64_t ts = 0;
         while (r.p < r.end && !r.bad) {
-            id += (uint64_t)zigzag_dec(rd_uv(&r));
-            ts = (int64_t)((uint64_t)ts + (uint64_t)zigzag_dec(rd_uv(&r)));
+            id += (uint64_t)zigzag_dec(store__rd_uv(&r));
+            ts = (int64_t)((uint64_t)ts + (uint64_t)zigzag_dec(store__rd_uv(&r)));
             double v = rd_f64(&r);
             if (r.bad)
                 break;
@@ -153,18 +112,18 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
     }
     case WAL_REC_METADATA:
         while (r.p < r.end && !r.bad) {
-            str_t metric = rd_str(&r);
-            uint64_t t = r.p < r.end ? *r.p++ : (r.bad = true, 0);
-            str_t help = rd_str(&r), unit = rd_str(&r);
-            if (!r.bad)
-                head_set_meta(db->head, metric, (db_mtype_t)t, help, unit);
+            str_t metric = store__rd_str(&r);
+            const uint8_t *t = store__rd_bytes(&r, 1);
+            str_t help = store__rd_str(&r), unit = store__rd_str(&r);
+            if (!r.bad) /* every field was read: t is set */
+                head_set_meta(db->head, metric, (db_mtype_t)*t, help, unit);
         }
         break;
     case WAL_REC_CHECKPOINT:
         while (r.p < r.end && !r.bad) {
-            uint64_t id = rd_uv(&r);
-            labels_t ls = rd_labels(&r, &db->replay_arena);
-            int64_t ts = zigzag_dec(rd_uv(&r));
+            uint64_t id = store__rd_uv(&r);
+            labels_t ls = store__rd_labels(&r, &db->replay_arena);
+            int64_t ts = zigzag_dec(store__rd_uv(&r));
             double v = rd_f64(&r);
             if (!r.bad)
                 head_set_state(db->head, replay_series(db, id, &ls), ts, v);

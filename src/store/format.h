@@ -4,8 +4,8 @@
  * Conventions: integers are little-endian unless stated; "uvarint" is LEB128 (base/varint.h);
  * "zz" is a zigzag-encoded signed integer stored as a uvarint; every checksum is CRC-32C
  * (base/crc32c.h) started from 0. Enumerations and version numbers are append-only: a reader
- * refuses versions it does not know with ERR_UNSUPPORTED. Span and log files (written by spans.c
- * and logs.c) are described in store/format_spans_logs.h.
+ * refuses versions it does not know with ERR_UNSUPPORTED. Span and log files (written by
+ * spans_file.c and logs.c through zfile.c) are described in store/format_spans_logs.h.
  *
  * Data directory
  *   <dir>/LOCK                 flock(2)'d exclusively by the owning (writing) process, which writes

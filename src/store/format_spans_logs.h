@@ -1,7 +1,8 @@
 /*
  * format_spans_logs.h - the on-disk layout of span files (spans_file.c) and log files (logs.c,
- * chunk content in logs_chunk.c), byte by byte. The verification entry points are in spans.h and
- * logs.h.
+ * chunk content in logs_chunk.c), byte by byte. What the two share (the header, the footer's last
+ * 16 bytes, CRC-checked zstd frames) is written and read by zfile.c. The verification entry points
+ * are in spans.h and logs.h.
  *
  * Conventions for both files: integers are little-endian; "uvarint" is LEB128 (base/varint.h);
  * "zz" is a zigzag-encoded signed value stored as a uvarint; checksums are CRC-32C (base/crc32c.h)

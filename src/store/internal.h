@@ -2,8 +2,10 @@
  * internal.h - cross-file internals of src/store: the batch layout db.c and its tests share, the
  * facade's state shared by db.c (open, commit, stats, close), db_replay.c (WAL replay),
  * db_maintain.c (head cut, compaction, retention) and db_read.c (reads), the fault-injection hooks
- * of the WAL writer, and small file-system helpers. Nothing outside src/store (and its unit tests
- * / fuzzers) includes this.
+ * of the WAL writer, small file-system helpers, the bounds-checked byte reader (store_rd_t) of
+ * db_replay.c and the span and log decoders, and, last, what the two files of the span store
+ * (spans.c, spans_file.c) and of the log store (logs.c, logs_chunk.c) share. Nothing outside
+ * src/store (and its unit tests / fuzzers) includes this.
  */
 #ifndef STORE_INTERNAL_H
 #define STORE_INTERNAL_H
@@ -15,6 +17,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/varint.h"
 #include "store/block.h"
 #include "store/db.h"
 #include "store/head.h"
@@ -154,10 +157,7 @@ int store__fsync_dir(const char *path);
 /* Recursively removes a directory tree (block directories). */
 int store__rmtree(const char *path);
 
-/* ==== span and log stores: spans.c + spans_file.c, logs.c + logs_chunk.c ====
- * What each store's two files share, and the byte reader both stores' decoders use. */
-
-#include "base/varint.h"
+/* ---- bounds-checked byte reader (db_replay.c, the span and log stores' decoders) ---- */
 
 /* Bounds-checked reader over [p, end): an overrun sets bad and yields zeros (NULL for bytes), so a
  * decoder reads a run of fields and checks bad once. */
@@ -208,6 +208,18 @@ static inline void store__rd_skip_labels(store_rd_t *r)
     for (uint64_t i = 0; i < 2 * n && !r->bad; i++)
         store__rd_bytes(r, store__rd_uv(r));
 }
+
+/* One label set in labels.h binary form, decoded into a (not to be used once bad is set). */
+static inline labels_t store__rd_labels(store_rd_t *r, arena_t *a)
+{
+    labels_t ls = {NULL, 0};
+    if (!r->bad && labels_decode(&r->p, r->end, a, &ls) != 0)
+        r->bad = true;
+    return ls;
+}
+
+/* ==== span and log stores: spans.c + spans_file.c, logs.c + logs_chunk.c ====
+ * What each store's two files share. */
 
 static inline void store__put_zz(buf_t *b, int64_t v) { buf_put_uvarint(b, zigzag_enc(v)); }
 

@@ -14,8 +14,8 @@
  *
  * File (layout in store/format_spans_logs.h). Streams sorted by labels, each stream's entries in
  * chunks of ~64 KiB raw, zstd-compressed, with a chunk index giving each chunk's time range so
- * queries skip chunks without reading them. This file writes and reads the frames, the chunk
- * index and the stream table; logs_chunk.c encodes and decodes a chunk's content.
+ * queries skip chunks without reading them. This file writes and reads the chunk index and the
+ * stream table, and the frames through zfile.c; logs_chunk.c encodes and decodes a chunk's content.
  *
  * Query. logs_select groups sources (a head stream, a stream of each file) by label set and runs
  * one k-way merge (binary heap) over all of them in time order. File chunks enter the heap
@@ -26,12 +26,9 @@
 #include "store/logs.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "base/arena.h"
 #include "base/crc32c.h"
@@ -40,6 +37,7 @@
 #include "base/varint.h"
 #include "store/format_spans_logs.h"
 #include "store/internal.h"
+#include "store/zfile.h"
 
 /* Head blocks are written on the server's thread: a fast level. Compaction can spend more. */
 #define LOGS_ZSTD_LEVEL_HEAD 3
@@ -270,12 +268,7 @@ bool logs_head_append(logs_head_t *h, const labels_t *stream, int64_t ts_ns, str
 /* ---- file writer ---- */
 
 typedef struct lwriter {
-    const char *path;
-    int fd, rc;
-    err_t *err;
-    uint64_t off;
-    buf_t out;
-    ZSTD_CCtx *cctx;
+    zfile_out_t z;
     logs_cenc_t c;
     /* current stream */
     buf_t s_labels;
@@ -283,82 +276,30 @@ typedef struct lwriter {
     uint64_t s_entries;
     int64_t s_min, s_max;
     /* file */
-    buf_t streams, chunk_index, raw, comp;
+    buf_t streams, chunk_index, raw;
     uint32_t n_streams, n_chunks;
     uint64_t n_entries;
     int64_t min_ns, max_ns;
 } lwriter_t;
 
-static void lw_flush_out(lwriter_t *w, bool force)
-{
-    if (w->rc || (!force && buf_len(&w->out) < (1u << 20)))
-        return;
-    const uint8_t *p = w->out.pos;
-    size_t n = buf_len(&w->out);
-    while (n) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            w->rc = err_set(w->err, ERR_IO, "%s: write: %s", w->path, strerror(errno));
-            return;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    w->off += buf_len(&w->out);
-    buf_clear(&w->out);
-}
-
-static uint64_t lw_pos(const lwriter_t *w) { return w->off + buf_len(&w->out); }
-
 static int lw_init(lwriter_t *w, const char *path, int level, err_t *err)
 {
     memset(w, 0, sizeof *w);
-    w->path = path;
-    w->err = err;
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return err_set(err, ERR_IO, "%s: open: %s", path, strerror(errno));
-    w->cctx = ZSTD_createCCtx();
-    if (!w->cctx) {
-        close(w->fd);
-        return err_set(err, ERR_NOMEM, "%s: zstd context", path);
-    }
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+    int rc = zfile_out_open(&w->z, path, LOGS_MAGIC, LOGS_VERSION, level, err);
+    if (rc)
+        return rc;
     w->min_ns = INT64_MAX;
     w->max_ns = INT64_MIN;
-    buf_append(&w->out, LOGS_MAGIC, 8);
-    buf_put_u32le(&w->out, LOGS_VERSION);
-    buf_put_u32le(&w->out, 0);
     return 0;
 }
 
 static void lw_deinit(lwriter_t *w)
 {
-    if (w->fd >= 0)
-        close(w->fd);
-    ZSTD_freeCCtx(w->cctx);
+    zfile_out_close(&w->z);
     logs__cenc_deinit(&w->c);
-    buf_t *bufs[] = {&w->out, &w->s_labels, &w->streams, &w->chunk_index, &w->raw, &w->comp};
+    buf_t *bufs[] = {&w->s_labels, &w->streams, &w->chunk_index, &w->raw};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         buf_deinit(bufs[i]);
-}
-
-static uint32_t lw_compress(lwriter_t *w, const buf_t *raw, uint32_t *crc)
-{
-    size_t bound = ZSTD_compressBound(buf_len(raw));
-    buf_clear(&w->comp);
-    buf_reserve(&w->comp, bound);
-    size_t z = ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
-    if (ZSTD_isError(z)) {
-        if (!w->rc)
-            w->rc = err_set(w->err, ERR_IO, "%s: zstd: %s", w->path, ZSTD_getErrorName(z));
-        return 0;
-    }
-    *crc = crc32c(0, w->comp.last, z);
-    buf_append(&w->out, w->comp.last, z);
-    return (uint32_t)z;
 }
 
 static void lw_flush_chunk(lwriter_t *w)
@@ -366,8 +307,8 @@ static void lw_flush_chunk(lwriter_t *w)
     if (!w->c.n)
         return;
     logs__cenc_finish(&w->c, &w->raw);
-    uint64_t off = lw_pos(w);
-    uint32_t crc = 0, clen = lw_compress(w, &w->raw, &crc);
+    uint64_t off = zfile_out_pos(&w->z);
+    uint32_t crc = 0, clen = zfile_out_frame(&w->z, &w->raw, &crc);
     uint8_t rec[LOGS_CHUNK_REC_BYTES];
     memset(rec, 0, sizeof rec);
     store_u64le(rec, off);
@@ -382,7 +323,7 @@ static void lw_flush_chunk(lwriter_t *w)
     w->n_chunks++;
     w->s_chunks++;
     logs__cenc_clear(&w->c);
-    lw_flush_out(w, false);
+    zfile_out_flush(&w->z, false);
 }
 
 static void lw_begin_stream(lwriter_t *w, const labels_t *ls)
@@ -435,32 +376,20 @@ static int lw_finish(lwriter_t *w, uint64_t *bytes)
     buf_clear(&w->raw);
     buf_put_uvarint(&w->raw, w->n_streams);
     buf_append(&w->raw, w->streams.pos, buf_len(&w->streams));
-    store_u64le(ft, lw_pos(w));
+    store_u64le(ft, zfile_out_pos(&w->z));
     uint32_t crc = 0;
-    store_u32le(ft + 8, lw_compress(w, &w->raw, &crc));
+    store_u32le(ft + 8, zfile_out_frame(&w->z, &w->raw, &crc));
     store_u32le(ft + 12, (uint32_t)buf_len(&w->raw));
     store_u32le(ft + 16, crc);
     store_u32le(ft + 20, w->n_streams);
-    store_u64le(ft + 24, lw_pos(w));
+    store_u64le(ft + 24, zfile_out_pos(&w->z));
     store_u32le(ft + 32, w->n_chunks);
     store_u32le(ft + 36, crc32c(0, w->chunk_index.pos, buf_len(&w->chunk_index)));
-    buf_append(&w->out, w->chunk_index.pos, buf_len(&w->chunk_index));
+    buf_append(&w->z.out, w->chunk_index.pos, buf_len(&w->chunk_index));
     store_u64le(ft + 40, w->n_entries);
     store_u64le(ft + 48, (uint64_t)w->min_ns);
     store_u64le(ft + 56, (uint64_t)w->max_ns);
-    store_u32le(ft + 64, LOGS_VERSION);
-    store_u32le(ft + 68, crc32c(0, ft, 68));
-    memcpy(ft + 72, LOGS_MAGIC, 8);
-    buf_append(&w->out, ft, sizeof ft);
-    lw_flush_out(w, true);
-    if (!w->rc && fsync(w->fd) != 0)
-        w->rc = err_set(w->err, ERR_IO, "%s: fsync: %s", w->path, strerror(errno));
-    if (close(w->fd) != 0 && !w->rc)
-        w->rc = err_set(w->err, ERR_IO, "%s: close: %s", w->path, strerror(errno));
-    w->fd = -1;
-    if (!w->rc && bytes)
-        *bytes = w->off;
-    return w->rc;
+    return zfile_out_finish(&w->z, ft, sizeof ft, bytes);
 }
 
 static int stream_order_cmp(const void *a, const void *b)
@@ -478,7 +407,7 @@ int logs_head_write(logs_head_t *h, const char *path, uint64_t *bytes, err_t *er
     for (size_t i = 0; i < h->n_s; i++)
         order[i] = &h->s[i];
     qsort(order, h->n_s, sizeof *order, stream_order_cmp);
-    for (size_t k = 0; k < h->n_s && !w.rc; k++) {
+    for (size_t k = 0; k < h->n_s && !w.z.rc; k++) {
         lstream_t *s = order[k];
         stream_sort(h, s);
         lw_begin_stream(&w, &s->labels);
@@ -513,8 +442,7 @@ typedef struct fstream {
 
 struct logs_file {
     char *path;
-    int fd;
-    uint64_t size;
+    zfile_in_t in;
     arena_t a;
     uint8_t *streams_raw;
     fstream_t *streams;
@@ -522,57 +450,16 @@ struct logs_file {
     chunk_rec_t *chunks;
     uint64_t n_entries;
     int64_t min_ns, max_ns;
-    ZSTD_DCtx *dctx;
 };
 
-#define CORRUPT(err, path, off, what)                                                              \
-    err_set(err, ERR_CORRUPT, "%s: corrupt log file at offset %llu: %s (%s:%d)", path,             \
-            (unsigned long long)(off), what, __FILE__, __LINE__)
-
-static int pread_full(int fd, void *p, size_t n, uint64_t off)
-{
-    uint8_t *q = p;
-    while (n) {
-        ssize_t k = pread(fd, q, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k == 0 ? ERR_CORRUPT : ERR_IO;
-        q += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-/* Reads, checks and decompresses the frame [off, off+clen) into raw (exactly rlen bytes). */
-static int read_frame(logs_file_t *f, uint64_t off, uint32_t clen, uint32_t rlen, uint32_t crc,
-                      buf_t *comp, buf_t *raw)
-{
-    buf_clear(comp);
-    buf_reserve(comp, clen);
-    int rc = pread_full(f->fd, comp->last, clen, off);
-    if (rc)
-        return rc;
-    if (crc32c(0, comp->last, clen) != crc)
-        return ERR_CORRUPT;
-    if (ZSTD_getFrameContentSize(comp->last, clen) != rlen)
-        return ERR_CORRUPT; /* checked before allocating rlen bytes */
-    buf_clear(raw);
-    buf_reserve(raw, rlen ? rlen : 1);
-    size_t z = ZSTD_decompressDCtx(f->dctx, raw->last, rlen, comp->last, clen);
-    if (ZSTD_isError(z) || z != rlen)
-        return ERR_CORRUPT;
-    raw->last += rlen;
-    return 0;
-}
+#define CORRUPT(err, path, off, what) ZFILE_CORRUPT(err, "log", path, off, what)
 
 /* Reads and decodes chunk ci of f into d (see logs__chunk_decode). */
 static int load_chunk(logs_file_t *f, uint32_t ci, logs_dchunk_t *d)
 {
     const chunk_rec_t *c = &f->chunks[ci];
     d->n = 0;
-    int rc = read_frame(f, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw);
+    int rc = zfile_in_frame(&f->in, c->off, c->clen, c->rlen, c->crc, &d->comp, &d->raw);
     if (rc)
         return rc;
     return logs__chunk_decode(d, c->n, c->min_ts, c->max_ts);
@@ -588,7 +475,8 @@ static int decode_streams(logs_file_t *f, const uint8_t *p, size_t len, err_t *e
     uint64_t next_chunk = 0, entries = 0;
     for (uint64_t i = 0; i < n; i++) {
         fstream_t *s = &f->streams[i];
-        if (labels_decode(&r.p, r.end, &f->a, &s->labels) != 0)
+        s->labels = store__rd_labels(&r, &f->a);
+        if (r.bad)
             return CORRUPT(err, f->path, off, "bad stream labels");
         uint64_t first = store__rd_uv(&r), nc = store__rd_uv(&r);
         s->n_entries = store__rd_uv(&r);
@@ -625,22 +513,11 @@ typedef struct sections {
 
 static int read_footer(logs_file_t *f, sections_t *sec, err_t *err)
 {
-    uint8_t hd[LOGS_HEADER_BYTES], ft[LOGS_FOOTER_BYTES];
-    if (f->size < LOGS_HEADER_BYTES + LOGS_FOOTER_BYTES)
-        return CORRUPT(err, f->path, f->size, "file too short");
-    uint64_t fto = f->size - LOGS_FOOTER_BYTES;
-    int rc;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto)))
-        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
-    if (memcmp(hd, LOGS_MAGIC, 8) != 0 || memcmp(ft + 72, LOGS_MAGIC, 8) != 0)
-        return CORRUPT(err, f->path, 0, "bad magic");
-    if (load_u32le(hd + 12) != 0)
-        return CORRUPT(err, f->path, 12, "unknown header flags");
-    if (load_u32le(hd + 8) != LOGS_VERSION || load_u32le(ft + 64) != LOGS_VERSION)
-        return err_set(err, ERR_UNSUPPORTED, "%s: log file version %u not supported", f->path,
-                       load_u32le(hd + 8));
-    if (crc32c(0, ft, 68) != load_u32le(ft + 68))
-        return CORRUPT(err, f->path, fto, "footer checksum mismatch");
+    uint8_t ft[LOGS_FOOTER_BYTES];
+    int rc = zfile_in_ends(&f->in, f->path, "log", LOGS_MAGIC, LOGS_VERSION, ft, sizeof ft, err);
+    if (rc)
+        return rc;
+    uint64_t fto = f->in.size - LOGS_FOOTER_BYTES;
     sec->st_off = load_u64le(ft);
     sec->st_clen = load_u32le(ft + 8);
     sec->st_rlen = load_u32le(ft + 12);
@@ -666,7 +543,7 @@ static int read_chunk_index(logs_file_t *f, const sections_t *sec, err_t *err)
     size_t clen = (size_t)f->n_chunks * LOGS_CHUNK_REC_BYTES;
     uint8_t *cbuf = db__xrealloc(NULL, clen);
     int rc = 0;
-    if (pread_full(f->fd, cbuf, clen, sec->ci_off) != 0 || crc32c(0, cbuf, clen) != sec->ci_crc)
+    if (zfile_in_read_crc(&f->in, cbuf, clen, sec->ci_off, sec->ci_crc) != 0)
         rc = CORRUPT(err, f->path, sec->ci_off, "chunk index checksum mismatch");
     f->chunks = db__xrealloc(NULL, (f->n_chunks ? f->n_chunks : 1) * sizeof *f->chunks);
     uint64_t expect = LOGS_HEADER_BYTES;
@@ -700,7 +577,8 @@ static int read_chunk_index(logs_file_t *f, const sections_t *sec, err_t *err)
 static int read_stream_table(logs_file_t *f, const sections_t *sec, err_t *err)
 {
     buf_t comp = BUF_INIT, raw = BUF_INIT;
-    int rc = read_frame(f, sec->st_off, sec->st_clen, sec->st_rlen, sec->st_crc, &comp, &raw);
+    int rc =
+        zfile_in_frame(&f->in, sec->st_off, sec->st_clen, sec->st_rlen, sec->st_crc, &comp, &raw);
     buf_deinit(&comp);
     if (rc) {
         buf_deinit(&raw);
@@ -719,20 +597,10 @@ int logs_file_open(const char *path, logs_file_t **out, err_t *err)
         return err_set(err, ERR_NOMEM, "%s: out of memory", path);
     arena_init(&f->a, 0);
     f->path = strdup(path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = 0;
-    struct stat st;
     sections_t sec = {0};
-    if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
-                     strerror(errno));
-    } else if (!(f->dctx = ZSTD_createDCtx())) {
-        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
-    } else {
-        f->size = (uint64_t)st.st_size;
-        if (!(rc = read_footer(f, &sec, err)) && !(rc = read_chunk_index(f, &sec, err)))
-            rc = read_stream_table(f, &sec, err);
-    }
+    int rc = zfile_in_open(&f->in, path, err);
+    if (!rc && !(rc = read_footer(f, &sec, err)) && !(rc = read_chunk_index(f, &sec, err)))
+        rc = read_stream_table(f, &sec, err);
     if (rc) {
         logs_file_close(f);
         return rc;
@@ -745,14 +613,12 @@ void logs_file_close(logs_file_t *f)
 {
     if (!f)
         return;
-    if (f->fd >= 0)
-        close(f->fd);
+    zfile_in_close(&f->in);
     free(f->path);
     free(f->streams_raw);
     free(f->streams);
     free(f->chunks);
     arena_deinit(&f->a);
-    ZSTD_freeDCtx(f->dctx);
     free(f);
 }
 
@@ -1292,7 +1158,7 @@ int logs_file_merge(logs_file_t **in, size_t n, const char *path, uint64_t *byte
         m.err = err;
         lw_begin_stream(&w, ls);
         mentry_t e;
-        while (!w.rc && merger_next(&m, &e))
+        while (!w.z.rc && merger_next(&m, &e))
             lw_add(&w, e.ts, e.line, NULL, e.meta_raw);
         lw_end_stream(&w);
         int m_rc = m.rc;
@@ -1407,7 +1273,8 @@ int logs_wal_decode(const uint8_t *p, size_t n, arena_t *a,
         e.ts_ns = ts;
         uint64_t len = store__rd_uv(&r);
         e.line = (str_t){(const char *)store__rd_bytes(&r, len), (size_t)len};
-        if (r.bad || labels_decode(&r.p, r.end, a, &e.meta) != 0)
+        e.meta = store__rd_labels(&r, a);
+        if (r.bad)
             return ERR_CORRUPT;
         cb(arg, &e);
     }

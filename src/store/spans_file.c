@@ -12,17 +12,15 @@
  * Resources and scopes go once into a file dictionary. A sorted trace-id table (24 bytes per
  * trace) and the page index (with each page's start-time range, so scans skip pages) are kept in
  * memory after open; pages are read with pread on demand, verified by CRC-32C, and the last one
- * decoded is cached. Merging files is a k-way merge by trace id.
+ * decoded is cached. Frames and the file's header and footer tail go through zfile.c, which log
+ * files share. Merging files is a k-way merge by trace id.
  */
 #include "store/spans.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "base/arena.h"
 #include "base/crc32c.h"
@@ -31,6 +29,7 @@
 #include "base/varint.h"
 #include "store/format_spans_logs.h"
 #include "store/internal.h"
+#include "store/zfile.h"
 
 #define SPANS_ZSTD_LEVEL 6
 
@@ -192,13 +191,7 @@ enum {
 };
 
 typedef struct swriter {
-    const char *path;
-    int fd;
-    int rc;
-    err_t *err;
-    uint64_t off; /* file offset at which out's content starts */
-    buf_t out;
-    ZSTD_CCtx *cctx;
+    zfile_out_t z;
     spans_dict_t res, scopes;
     /* current page */
     spans_dict_t strs;
@@ -207,7 +200,7 @@ typedef struct swriter {
     int64_t prev_start, pmin, pmax;
     u64map_t run_map; /* hash_u64(span id) -> page index, within the current run */
     /* file */
-    buf_t page_index, trace_table, raw, comp;
+    buf_t page_index, trace_table, raw;
     uint32_t n_pages;
     uint64_t n_spans, n_traces;
     int64_t min_ns, max_ns;
@@ -215,43 +208,12 @@ typedef struct swriter {
     bool have_trace;
 } swriter_t;
 
-static void w_flush_out(swriter_t *w, bool force)
-{
-    if (w->rc || (!force && buf_len(&w->out) < (1u << 20)))
-        return;
-    const uint8_t *p = w->out.pos;
-    size_t n = buf_len(&w->out);
-    while (n) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            w->rc = err_set(w->err, ERR_IO, "%s: write: %s", w->path, strerror(errno));
-            return;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    w->off += buf_len(&w->out);
-    buf_clear(&w->out);
-}
-
-static uint64_t w_pos(const swriter_t *w) { return w->off + buf_len(&w->out); }
-
 static int w_init(swriter_t *w, const char *path, err_t *err)
 {
     memset(w, 0, sizeof *w);
-    w->path = path;
-    w->err = err;
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return err_set(err, ERR_IO, "%s: open: %s", path, strerror(errno));
-    w->cctx = ZSTD_createCCtx();
-    if (!w->cctx) {
-        close(w->fd);
-        return err_set(err, ERR_NOMEM, "%s: zstd context", path);
-    }
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SPANS_ZSTD_LEVEL);
+    int rc = zfile_out_open(&w->z, path, SPANS_MAGIC, SPANS_VERSION, SPANS_ZSTD_LEVEL, err);
+    if (rc)
+        return rc;
     spans__dict_init(&w->res);
     spans__dict_init(&w->scopes);
     spans__dict_init(&w->strs);
@@ -260,22 +222,16 @@ static int w_init(swriter_t *w, const char *path, err_t *err)
     w->max_ns = INT64_MIN;
     w->pmin = INT64_MAX;
     w->pmax = INT64_MIN;
-    buf_append(&w->out, SPANS_MAGIC, 8);
-    buf_put_u32le(&w->out, SPANS_VERSION);
-    buf_put_u32le(&w->out, 0);
     return 0;
 }
 
 static void w_deinit(swriter_t *w)
 {
-    if (w->fd >= 0)
-        close(w->fd);
-    ZSTD_freeCCtx(w->cctx);
+    zfile_out_close(&w->z);
     spans__dict_deinit(&w->res);
     spans__dict_deinit(&w->scopes);
     spans__dict_deinit(&w->strs);
     u64map_deinit(&w->run_map);
-    buf_deinit(&w->out);
     buf_deinit(&w->run_ids);
     buf_deinit(&w->run_lens);
     for (int i = 0; i < N_COLS; i++)
@@ -283,24 +239,6 @@ static void w_deinit(swriter_t *w)
     buf_deinit(&w->page_index);
     buf_deinit(&w->trace_table);
     buf_deinit(&w->raw);
-    buf_deinit(&w->comp);
-}
-
-/* Compresses raw into the output; returns the frame length and its CRC via *crc. */
-static uint32_t w_compress(swriter_t *w, const buf_t *raw, uint32_t *crc)
-{
-    size_t bound = ZSTD_compressBound(buf_len(raw));
-    buf_clear(&w->comp);
-    buf_reserve(&w->comp, bound);
-    size_t z = ZSTD_compress2(w->cctx, w->comp.last, bound, raw->pos, buf_len(raw));
-    if (ZSTD_isError(z)) {
-        if (!w->rc)
-            w->rc = err_set(w->err, ERR_IO, "%s: zstd: %s", w->path, ZSTD_getErrorName(z));
-        return 0;
-    }
-    *crc = crc32c(0, w->comp.last, z);
-    buf_append(&w->out, w->comp.last, z);
-    return (uint32_t)z;
 }
 
 static size_t w_page_bytes(const swriter_t *w)
@@ -343,9 +281,9 @@ static void w_flush_page(swriter_t *w)
             buf_put_uvarint(raw, w->n_explicit);
         buf_append(raw, w->cols[i].pos, buf_len(&w->cols[i]));
     }
-    uint64_t off = w_pos(w);
+    uint64_t off = zfile_out_pos(&w->z);
     uint32_t crc = 0;
-    uint32_t clen = w_compress(w, raw, &crc);
+    uint32_t clen = zfile_out_frame(&w->z, raw, &crc);
     uint8_t rec[SPANS_PAGE_REC_BYTES];
     store_u64le(rec, off);
     store_u32le(rec + 8, clen);
@@ -365,7 +303,7 @@ static void w_flush_page(swriter_t *w)
     for (int i = 0; i < N_COLS; i++)
         buf_clear(&w->cols[i]);
     spans__dict_clear(&w->strs);
-    w_flush_out(w, false);
+    zfile_out_flush(&w->z, false);
 }
 
 /* Adds one span; spans must come in (trace id, start) order. */
@@ -442,35 +380,23 @@ static int w_finish(swriter_t *w, uint64_t *bytes)
     buf_append(&w->raw, w->res.data.pos, buf_len(&w->res.data));
     buf_put_uvarint(&w->raw, w->scopes.n);
     buf_append(&w->raw, w->scopes.data.pos, buf_len(&w->scopes.data));
-    store_u64le(ft, w_pos(w));
+    store_u64le(ft, zfile_out_pos(&w->z));
     uint32_t crc = 0;
-    store_u32le(ft + 8, w_compress(w, &w->raw, &crc));
+    store_u32le(ft + 8, zfile_out_frame(&w->z, &w->raw, &crc));
     store_u32le(ft + 12, (uint32_t)buf_len(&w->raw));
     store_u32le(ft + 16, crc);
     store_u32le(ft + 20, w->n_pages);
-    store_u64le(ft + 24, w_pos(w));
+    store_u64le(ft + 24, zfile_out_pos(&w->z));
     store_u32le(ft + 32, crc32c(0, w->page_index.pos, buf_len(&w->page_index)));
-    buf_append(&w->out, w->page_index.pos, buf_len(&w->page_index));
-    store_u64le(ft + 40, w_pos(w));
+    buf_append(&w->z.out, w->page_index.pos, buf_len(&w->page_index));
+    store_u64le(ft + 40, zfile_out_pos(&w->z));
     store_u64le(ft + 48, w->n_traces);
     store_u32le(ft + 56, crc32c(0, w->trace_table.pos, buf_len(&w->trace_table)));
-    buf_append(&w->out, w->trace_table.pos, buf_len(&w->trace_table));
+    buf_append(&w->z.out, w->trace_table.pos, buf_len(&w->trace_table));
     store_u64le(ft + 64, w->n_spans);
     store_u64le(ft + 72, (uint64_t)w->min_ns);
     store_u64le(ft + 80, (uint64_t)w->max_ns);
-    store_u32le(ft + 88, SPANS_VERSION);
-    store_u32le(ft + 92, crc32c(0, ft, 92));
-    memcpy(ft + 96, SPANS_MAGIC, 8);
-    buf_append(&w->out, ft, sizeof ft);
-    w_flush_out(w, true);
-    if (!w->rc && fsync(w->fd) != 0)
-        w->rc = err_set(w->err, ERR_IO, "%s: fsync: %s", w->path, strerror(errno));
-    if (close(w->fd) != 0 && !w->rc)
-        w->rc = err_set(w->err, ERR_IO, "%s: close: %s", w->path, strerror(errno));
-    w->fd = -1;
-    if (!w->rc && bytes)
-        *bytes = w->off;
-    return w->rc;
+    return zfile_out_finish(&w->z, ft, sizeof ft, bytes);
 }
 
 int spans__file_write(const char *path, bool (*next)(void *arg, db_span_t *s), void *arg,
@@ -481,7 +407,7 @@ int spans__file_write(const char *path, bool (*next)(void *arg, db_span_t *s), v
     if (rc)
         return rc;
     db_span_t s;
-    while (!w.rc && next(arg, &s))
+    while (!w.z.rc && next(arg, &s))
         w_add(&w, &s);
     rc = w_finish(&w, bytes);
     w_deinit(&w);
@@ -509,8 +435,7 @@ typedef struct dpage {
 
 struct spans_file {
     char *path;
-    int fd;
-    uint64_t size;
+    zfile_in_t in;
     page_rec_t *pages;
     uint32_t n_pages;
     uint8_t *traces; /* n_traces x SPANS_TRACE_REC_BYTES */
@@ -519,58 +444,10 @@ struct spans_file {
     uint8_t *dict_raw;
     str_t *res, *scopes;
     size_t n_res, n_scopes;
-    ZSTD_DCtx *dctx;
     dpage_t cache;
 };
 
-#define CORRUPT(err, path, off, ...)                                                               \
-    corrupt_at(err, path, (uint64_t)(off), __FILE__, __LINE__, __VA_ARGS__)
-
-static int corrupt_at(err_t *err, const char *path, uint64_t off, const char *file, int line,
-                      const char *what)
-{
-    return err_set(err, ERR_CORRUPT, "%s: corrupt span file at offset %llu: %s (%s:%d)", path,
-                   (unsigned long long)off, what, file, line);
-}
-
-static int pread_full(int fd, void *p, size_t n, uint64_t off)
-{
-    uint8_t *q = p;
-    while (n) {
-        ssize_t k = pread(fd, q, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k == 0 ? ERR_CORRUPT : ERR_IO;
-        q += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-/* Reads, checks and decompresses the frame [off, off+clen) into raw (exactly rlen bytes). */
-static int read_frame(int fd, ZSTD_DCtx *dctx, uint64_t off, uint32_t clen, uint32_t rlen,
-                      uint32_t crc, buf_t *comp, buf_t *raw)
-{
-    buf_clear(comp);
-    buf_reserve(comp, clen);
-    int rc = pread_full(fd, comp->last, clen, off);
-    if (rc)
-        return rc;
-    if (crc32c(0, comp->last, clen) != crc)
-        return ERR_CORRUPT;
-    unsigned long long claimed = ZSTD_getFrameContentSize(comp->last, clen);
-    if (claimed != rlen)
-        return ERR_CORRUPT; /* checked before allocating rlen bytes */
-    buf_clear(raw);
-    buf_reserve(raw, rlen ? rlen : 1);
-    size_t z = ZSTD_decompressDCtx(dctx, raw->last, rlen, comp->last, clen);
-    if (ZSTD_isError(z) || z != rlen)
-        return ERR_CORRUPT;
-    raw->last += rlen;
-    return 0;
-}
+#define CORRUPT(err, path, off, what) ZFILE_CORRUPT(err, "span", path, off, what)
 
 static int decode_dict(spans_file_t *f, const uint8_t *p, size_t n)
 {
@@ -769,7 +646,7 @@ static int load_page(spans_file_t *f, uint32_t idx, dpage_t *d)
         return 0;
     d->valid = false;
     const page_rec_t *pr = &f->pages[idx];
-    int rc = read_frame(f->fd, f->dctx, pr->off, pr->clen, pr->rlen, pr->crc, &d->comp, &d->raw);
+    int rc = zfile_in_frame(&f->in, pr->off, pr->clen, pr->rlen, pr->crc, &d->comp, &d->raw);
     if (!rc)
         rc = decode_page(f, pr, d);
     if (rc)
@@ -793,22 +670,11 @@ typedef struct sections {
 
 static int read_footer(spans_file_t *f, sections_t *sec, err_t *err)
 {
-    uint8_t hd[SPANS_HEADER_BYTES], ft[SPANS_FOOTER_BYTES];
-    if (f->size < SPANS_HEADER_BYTES + SPANS_FOOTER_BYTES)
-        return CORRUPT(err, f->path, f->size, "file too short");
-    uint64_t fto = f->size - SPANS_FOOTER_BYTES;
-    int rc;
-    if ((rc = pread_full(f->fd, hd, sizeof hd, 0)) || (rc = pread_full(f->fd, ft, sizeof ft, fto)))
-        return err_set(err, rc, "%s: read: %s", f->path, strerror(errno));
-    if (memcmp(hd, SPANS_MAGIC, 8) != 0 || memcmp(ft + 96, SPANS_MAGIC, 8) != 0)
-        return CORRUPT(err, f->path, 0, "bad magic");
-    if (load_u32le(hd + 12) != 0)
-        return CORRUPT(err, f->path, 12, "unknown header flags");
-    if (load_u32le(hd + 8) != SPANS_VERSION || load_u32le(ft + 88) != SPANS_VERSION)
-        return err_set(err, ERR_UNSUPPORTED, "%s: span file version %u not supported", f->path,
-                       load_u32le(hd + 8));
-    if (crc32c(0, ft, 92) != load_u32le(ft + 92))
-        return CORRUPT(err, f->path, fto, "footer checksum mismatch");
+    uint8_t ft[SPANS_FOOTER_BYTES];
+    int rc = zfile_in_ends(&f->in, f->path, "span", SPANS_MAGIC, SPANS_VERSION, ft, sizeof ft, err);
+    if (rc)
+        return rc;
+    uint64_t fto = f->in.size - SPANS_FOOTER_BYTES;
     sec->dict_off = load_u64le(ft);
     sec->dict_clen = load_u32le(ft + 8);
     sec->dict_rlen = load_u32le(ft + 12);
@@ -839,7 +705,7 @@ static int read_page_index(spans_file_t *f, const sections_t *sec, err_t *err)
     size_t plen = (size_t)f->n_pages * SPANS_PAGE_REC_BYTES;
     uint8_t *pbuf = db__xrealloc(NULL, plen);
     int rc = 0;
-    if (pread_full(f->fd, pbuf, plen, sec->pidx_off) != 0 || crc32c(0, pbuf, plen) != sec->pidx_crc)
+    if (zfile_in_read_crc(&f->in, pbuf, plen, sec->pidx_off, sec->pidx_crc) != 0)
         rc = CORRUPT(err, f->path, sec->pidx_off, "page index checksum mismatch");
     f->pages = db__xrealloc(NULL, (f->n_pages ? f->n_pages : 1) * sizeof *f->pages);
     uint64_t expect = SPANS_HEADER_BYTES, total = 0;
@@ -871,8 +737,7 @@ static int read_trace_table(spans_file_t *f, const sections_t *sec, err_t *err)
 {
     size_t tlen = (size_t)f->n_traces * SPANS_TRACE_REC_BYTES;
     f->traces = db__xrealloc(NULL, tlen ? tlen : 1);
-    if (pread_full(f->fd, f->traces, tlen, sec->tt_off) != 0 ||
-        crc32c(0, f->traces, tlen) != sec->tt_crc)
+    if (zfile_in_read_crc(&f->in, f->traces, tlen, sec->tt_off, sec->tt_crc) != 0)
         return CORRUPT(err, f->path, sec->tt_off, "trace table checksum mismatch");
     for (uint64_t i = 0; i < f->n_traces; i++) {
         const uint8_t *q = f->traces + i * SPANS_TRACE_REC_BYTES;
@@ -888,8 +753,8 @@ static int read_trace_table(spans_file_t *f, const sections_t *sec, err_t *err)
 static int read_dict(spans_file_t *f, const sections_t *sec, err_t *err)
 {
     buf_t comp = BUF_INIT, raw = BUF_INIT;
-    int rc = read_frame(f->fd, f->dctx, sec->dict_off, sec->dict_clen, sec->dict_rlen,
-                        sec->dict_crc, &comp, &raw);
+    int rc = zfile_in_frame(&f->in, sec->dict_off, sec->dict_clen, sec->dict_rlen, sec->dict_crc,
+                            &comp, &raw);
     buf_deinit(&comp);
     if (!rc) {
         f->dict_raw = buf_steal(&raw, &(size_t){0});
@@ -908,21 +773,11 @@ int spans_file_open(const char *path, spans_file_t **out, err_t *err)
     if (!f)
         return err_set(err, ERR_NOMEM, "%s: out of memory", path);
     f->path = strdup(path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = 0;
-    struct stat st;
     sections_t sec = {0};
-    if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-        rc = err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: open: %s", path,
-                     strerror(errno));
-    } else if (!(f->dctx = ZSTD_createDCtx())) {
-        rc = err_set(err, ERR_NOMEM, "%s: zstd context", path);
-    } else {
-        f->size = (uint64_t)st.st_size;
-        if (!(rc = read_footer(f, &sec, err)) && !(rc = read_page_index(f, &sec, err)) &&
-            !(rc = read_trace_table(f, &sec, err)))
-            rc = read_dict(f, &sec, err);
-    }
+    int rc = zfile_in_open(&f->in, path, err);
+    if (!rc && !(rc = read_footer(f, &sec, err)) && !(rc = read_page_index(f, &sec, err)) &&
+        !(rc = read_trace_table(f, &sec, err)))
+        rc = read_dict(f, &sec, err);
     if (rc) {
         spans_file_close(f);
         return rc;
@@ -935,15 +790,13 @@ void spans_file_close(spans_file_t *f)
 {
     if (!f)
         return;
-    if (f->fd >= 0)
-        close(f->fd);
+    zfile_in_close(&f->in);
     free(f->path);
     free(f->pages);
     free(f->traces);
     free(f->dict_raw);
     free(f->res);
     free(f->scopes);
-    ZSTD_freeDCtx(f->dctx);
     dpage_deinit(&f->cache);
     free(f);
 }
@@ -1047,7 +900,7 @@ int spans_file_verify(spans_file_t *f, err_t *err)
         }
     }
     if (!rc && seen_traces != f->n_traces)
-        rc = CORRUPT(err, f->path, f->size, "trace table lists traces not in the pages");
+        rc = CORRUPT(err, f->path, f->in.size, "trace table lists traces not in the pages");
     dpage_deinit(&d);
     return rc;
 }
@@ -1161,7 +1014,7 @@ int spans_file_merge(spans_file_t **in, size_t n, const char *path, uint64_t *by
             break;
         qsort(v, nv, sizeof *v, mspan_cmp);
         size_t run = 0; /* first span with the current start */
-        for (size_t i = 0; i < nv && !w.rc; i++) {
+        for (size_t i = 0; i < nv && !w.z.rc; i++) {
             if (v[i].s.start_ns != v[run].s.start_ns)
                 run = i;
             bool dup = false; /* the same span stored twice (a retried export) */
