@@ -4,18 +4,22 @@
  *
  * Every route's handler is a one-line trampoline (the route's arg is the db) into run(), which
  * copies the request's parameters into an api_in_t, calls the core and replies with its body.
- * Cores never see HTTP, so they are unit-tested on a real db without sockets.
+ * Cores never see HTTP, so they are unit-tested on a real db without sockets. The Prometheus
+ * endpoints that need no store (format_query, status/runtimeinfo, status/flags, and the empty
+ * targets/rules/alerts lists) are small static cores here.
  */
 #include "query/api.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/fmtnum.h"
 #include "base/json.h"
 #include "proto/otlp.h"
 #include "proto/pbwire.h"
+#include "query/promql.h"
 
 #define NS_PER_MS 1000000LL
 #define DUMP_FLUSH_BYTES (64u << 10)
@@ -80,6 +84,119 @@ static bool label_tail(http_req_t *r, str_t *name)
     return memchr(name->ptr, '/', name->len) == NULL;
 }
 
+/* ---- Prometheus endpoints without a store behind them ---- */
+
+static int64_t g_start_ms; /* when api_register ran: the server's start, for runtimeinfo */
+
+static void prom_ok(api_out_t *out, jw_t *w)
+{
+    out->status = 200;
+    out->content_type = "application/json";
+    jw_init(w, &out->body);
+    jw_obj(w);
+    jw_key(w, "status");
+    jw_cstr(w, "success");
+    jw_key(w, "data");
+}
+
+/* GET|POST /api/v1/format_query: the canonical text of the parsed query (PROM-API.md §2.10). */
+static void prom_format_query(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    pq_node_t *n;
+    err_t err = {0};
+    jw_t w;
+    if (promql_parse(params_get(&in->params, "query"), in->a, &n, &err) != 0) {
+        char msg[sizeof err.msg + 40];
+        snprintf(msg, sizeof msg, "invalid parameter \"query\": %s", err.msg);
+        out->status = 400;
+        out->content_type = "application/json";
+        jw_init(&w, &out->body);
+        jw_obj(&w);
+        jw_key(&w, "status");
+        jw_cstr(&w, "error");
+        jw_key(&w, "errorType");
+        jw_cstr(&w, "bad_data");
+        jw_key(&w, "error");
+        jw_cstr(&w, msg);
+        jw_end(&w);
+        return;
+    }
+    buf_t text = BUF_INIT;
+    promql_format(&text, n);
+    promql_free(n);
+    prom_ok(out, &w);
+    jw_str(&w, buf_str(&text));
+    jw_end(&w);
+    buf_deinit(&text);
+}
+
+/* /api/v1/status/runtimeinfo: the fields Skillscope can answer truthfully. */
+static void prom_runtimeinfo(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    (void)in;
+    char ts[40], cwd[1024];
+    jw_t w;
+    prom_ok(out, &w);
+    jw_obj(&w);
+    rfc3339_format_ms(ts, g_start_ms);
+    jw_key(&w, "startTime");
+    jw_cstr(&w, ts);
+    jw_key(&w, "CWD");
+    jw_cstr(&w, getcwd(cwd, sizeof cwd) ? cwd : "");
+    jw_key(&w, "reloadConfigSuccess");
+    jw_bool(&w, true);
+    jw_key(&w, "lastConfigTime");
+    jw_cstr(&w, ts);
+    jw_key(&w, "corruptionCount");
+    jw_int(&w, 0);
+    jw_key(&w, "goroutineCount");
+    jw_int(&w, 0);
+    jw_key(&w, "GOMAXPROCS");
+    jw_int(&w, sysconf(_SC_NPROCESSORS_ONLN));
+    jw_end(&w);
+    jw_end(&w);
+}
+
+/* The fixed answers of endpoints for features Skillscope does not have (yet): no Prometheus
+ * command-line flags, no scrape targets, no rule groups, no alerts. */
+static void prom_fixed(api_out_t *out, const char *data_json)
+{
+    jw_t w;
+    prom_ok(out, &w);
+    jw_raw(&w, data_json, strlen(data_json));
+    jw_end(&w);
+}
+
+static void prom_flags(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    (void)in;
+    prom_fixed(out, "{}");
+}
+
+static void prom_targets(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    (void)in;
+    prom_fixed(out, "{\"activeTargets\":[],\"droppedTargets\":[]}");
+}
+
+static void prom_rules(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    (void)in;
+    prom_fixed(out, "{\"groups\":[]}");
+}
+
+static void prom_alerts(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    (void)in;
+    prom_fixed(out, "{\"alerts\":[]}");
+}
+
 #define ROUTE(name, core)                                                                          \
     static void name(http_req_t *r, void *arg) { run(r, arg, core, STR("")); }
 
@@ -90,6 +207,12 @@ ROUTE(h_prom_labels, prom_api_labels)
 ROUTE(h_prom_metadata, prom_api_metadata)
 ROUTE(h_prom_exemplars, prom_api_exemplars)
 ROUTE(h_prom_buildinfo, prom_api_buildinfo)
+ROUTE(h_prom_format_query, prom_format_query)
+ROUTE(h_prom_runtimeinfo, prom_runtimeinfo)
+ROUTE(h_prom_flags, prom_flags)
+ROUTE(h_prom_targets, prom_targets)
+ROUTE(h_prom_rules, prom_rules)
+ROUTE(h_prom_alerts, prom_alerts)
 ROUTE(h_loki_query_range, loki_api_query_range)
 ROUTE(h_loki_query, loki_api_query)
 ROUTE(h_loki_labels, loki_api_labels)
@@ -141,6 +264,7 @@ static void h_tempo_v2(http_req_t *r, void *arg) { h_tempo_trace(r, arg, tempo_v
 
 int api_register(http_server_t *srv, db_t *db, err_t *err)
 {
+    g_start_ms = clock_now_ms();
     static const struct {
         unsigned methods;
         const char *pattern;
@@ -154,6 +278,12 @@ int api_register(http_server_t *srv, db_t *db, err_t *err)
         {HTTP_GET, "/api/v1/metadata", h_prom_metadata},
         {HTTP_GET | HTTP_POST, "/api/v1/query_exemplars", h_prom_exemplars},
         {HTTP_GET, "/api/v1/status/buildinfo", h_prom_buildinfo},
+        {HTTP_GET | HTTP_POST, "/api/v1/format_query", h_prom_format_query},
+        {HTTP_GET, "/api/v1/status/runtimeinfo", h_prom_runtimeinfo},
+        {HTTP_GET, "/api/v1/status/flags", h_prom_flags},
+        {HTTP_GET, "/api/v1/targets", h_prom_targets},
+        {HTTP_GET, "/api/v1/rules", h_prom_rules},
+        {HTTP_GET, "/api/v1/alerts", h_prom_alerts},
         {HTTP_GET | HTTP_POST, "/loki/api/v1/query_range", h_loki_query_range},
         {HTTP_GET | HTTP_POST, "/loki/api/v1/query", h_loki_query},
         {HTTP_GET | HTTP_POST, "/loki/api/v1/labels", h_loki_labels},

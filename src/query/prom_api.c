@@ -5,15 +5,11 @@
  * Grafana shows them verbatim. Values are strings from fmt_float_prom, timestamps numbers from
  * fmt_ts_prom; label sets are objects in label order.
  *
- * Selector evaluation (until the PromQL engine lands):
- *   instant `foo{..}` at t:   per series the latest sample in (t - lookback, t]; a series whose
- *                             latest sample is the stale marker is left out. Point time = t.
- *   instant `foo{..}[r]`:     per series the raw samples in (t - r, t], stale markers dropped.
- *   range `foo{..}` start..end step s: the instant rule at start, start+s, ... <= end, walking
- *                             each series' samples once (seeking ahead when a step skips more
- *                             than the lookback window); steps without a value are omitted.
- * Results stream into the body; a series that turns out to have no point is rolled back by
- * restoring the saved writer state and buffer length.
+ * /api/v1/query and /api/v1/query_range parse with promql_parse and evaluate with
+ * promql_eval_instant / promql_eval_range (query/promql.h). Parse errors are bad_data (400),
+ * evaluation errors execution (422, also for "too many samples" and features the engine does not
+ * support yet), timeouts timeout (503), store failures internal (500). Range results are sorted
+ * by label set; engine warnings and infos become the response's "warnings" and "infos".
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,14 +19,11 @@
 #include "base/fmtnum.h"
 #include "base/json.h"
 #include "query/api.h"
+#include "query/promql.h"
 
 #define LOOKBACK_MS (5 * 60 * 1000)
 #define MAX_POINTS 11000
 #define NS_PER_MS 1000000LL
-
-static const char *const k_not_promql =
-    "full PromQL is not supported yet: only series selectors (foo{a=\"b\"}) and, for instant "
-    "queries, range selectors (foo{a=\"b\"}[5m]) can be evaluated";
 
 static void prom_error(api_out_t *out, const char *type, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -214,78 +207,27 @@ static bool parse_match_sets(const api_in_t *in, api_out_t *out, bool prefix, ma
     return true;
 }
 
-/* ---- selectors in `query` ---- */
+/* ---- PromQL queries ---- */
 
-typedef struct selector {
-    matcher_t *ms;
-    size_t n;
-    bool is_range;
-    int64_t range_ms;
-} selector_t;
+#define DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-static str_t trim(str_t s)
-{
-    while (s.len && is_space(s.ptr[0]))
-        s.ptr++, s.len--;
-    while (s.len && is_space(s.ptr[s.len - 1]))
-        s.len--;
-    return s;
-}
-
-/* Parses a series selector with an optional trailing [range]. On failure writes the 400. */
-static bool parse_selector(const api_in_t *in, api_out_t *out, selector_t *sel)
-{
-    str_t q = trim(params_get(&in->params, "query"));
-    memset(sel, 0, sizeof *sel);
-    if (!q.len) {
-        bad_data(out,
-                 "invalid parameter \"query\": 1:1: parse error: no expression found in input");
-        return false;
-    }
-    str_t body = q;
-    if (q.ptr[q.len - 1] == ']') {
-        size_t lb = q.len - 1;
-        while (lb > 0 && q.ptr[lb] != '[')
-            lb--;
-        if (q.ptr[lb] == '[') {
-            str_t d = trim((str_t){q.ptr + lb + 1, q.len - lb - 2});
-            int64_t ns = 0;
-            err_t derr;
-            if (params_prom_duration(d, &ns, &derr) != 0 || ns / NS_PER_MS <= 0) {
-                bad_data(out,
-                         "invalid parameter \"query\": 1:%zu: parse error: bad range duration "
-                         "\"%.*s\" (use e.g. 5m or 30s); %s",
-                         lb + 2, STR_FMT(d), k_not_promql);
-                return false;
-            }
-            sel->is_range = true;
-            sel->range_ms = ns / NS_PER_MS;
-            body = (str_t){q.ptr, lb};
-        }
-    }
-    err_t err;
-    if (matchers_parse(body, in->a, &sel->ms, &sel->n, &err) != 0) {
-        char msg[sizeof err.msg + 32];
-        parse_msg(&err, msg, sizeof msg);
-        bad_data(out, "invalid parameter \"query\": %s; %s", msg, k_not_promql);
-        return false;
-    }
-    return true;
-}
-
-/* timeout and lookback_delta, validated as Prometheus does; returns the lookback in ms. */
-static bool query_opts(const api_in_t *in, api_out_t *out, int64_t *lookback_ms)
+/* timeout and lookback_delta, validated as Prometheus does. */
+static bool query_opts(const api_in_t *in, api_out_t *out, pq_opts_t *o)
 {
     err_t err;
     int64_t ns;
+    promql_opts_default(o);
+    o->lookback_ms = LOOKBACK_MS;
+    o->timeout_ms = DEFAULT_TIMEOUT_MS;
     str_t to = params_get(&in->params, "timeout");
-    if (to.len && params_prom_duration(to, &ns, &err) != 0) {
-        invalid_param(out, "timeout", &err);
-        return false;
+    if (to.len) {
+        if (params_prom_duration(to, &ns, &err) != 0) {
+            invalid_param(out, "timeout", &err);
+            return false;
+        }
+        if (ns / NS_PER_MS > 0 && ns / NS_PER_MS < o->timeout_ms)
+            o->timeout_ms = ns / NS_PER_MS;
     }
-    *lookback_ms = LOOKBACK_MS;
     str_t lb = params_get(&in->params, "lookback_delta");
     if (lb.len) {
         if (params_prom_duration(lb, &ns, &err) != 0) {
@@ -293,153 +235,159 @@ static bool query_opts(const api_in_t *in, api_out_t *out, int64_t *lookback_ms)
             return false;
         }
         if (ns / NS_PER_MS > 0)
-            *lookback_ms = ns / NS_PER_MS;
+            o->lookback_ms = ns / NS_PER_MS;
     }
     return true;
 }
 
-/* Latest sample of the current series in [mint, t] (the iterator is bounded below already). */
-static bool latest_sample(db_series_iter_t *it, int64_t t, double *v)
+/* Parses `query`; on failure writes the 400 and returns false (nothing to free). */
+static bool parse_query(const api_in_t *in, api_out_t *out, pq_node_t **n)
 {
-    int64_t ts;
-    double x;
-    bool have = false;
-    while (db_sample_next(it, &ts, &x)) {
-        if (ts > t)
-            break;
-        *v = x;
-        have = true;
+    str_t q = params_get(&in->params, "query");
+    err_t err = {0};
+    if (promql_parse(q, in->a, n, &err) != 0) {
+        bad_data(out, "invalid parameter \"query\": %s", err.msg);
+        return false;
     }
-    return have;
+    return true;
+}
+
+/* Maps an evaluation error to Prometheus' error types. */
+static void eval_error(api_out_t *out, int rc, const err_t *err)
+{
+    const char *msg = err->msg[0] ? err->msg : err_str(rc);
+    switch (rc) {
+    case ERR_TIMEOUT:
+        prom_error(out, "timeout", 503, "%s", msg);
+        break;
+    case ERR_INVAL:
+    case ERR_TOOBIG:
+    case ERR_UNSUPPORTED:
+    case ERR_PARSE:
+        prom_error(out, "execution", 422, "%s", msg);
+        break;
+    default:
+        internal_error(out, err, rc);
+    }
+}
+
+static void write_str_array(jw_t *w, const char *key, char **v, const char *extra)
+{
+    if (!(v && v[0]) && !extra)
+        return;
+    jw_key(w, key);
+    jw_arr(w);
+    for (size_t i = 0; v && v[i]; i++)
+        jw_cstr(w, v[i]);
+    if (extra)
+        jw_cstr(w, extra);
+    jw_end(w);
+}
+
+/* Closes data and adds "warnings"/"infos" (with the limit note when truncated). */
+static void result_end(jw_t *w, const pq_result_t *r, bool truncated)
+{
+    write_str_array(w, "warnings", r->warnings,
+                    truncated ? "results truncated due to limit" : NULL);
+    write_str_array(w, "infos", r->infos, NULL);
+    jw_end(w);
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    return labels_cmp(&((const pq_series_t *)a)->labels, &((const pq_series_t *)b)->labels);
+}
+
+/* Writes a vector or matrix result array; returns whether the limit cut it short. */
+static bool write_series(jw_t *w, const pq_result_t *r, bool matrix, int64_t limit)
+{
+    bool truncated = false;
+    size_t count = 0;
+    jw_arr(w);
+    for (size_t i = 0; i < r->n_series; i++) {
+        const pq_series_t *s = &r->series[i];
+        if (!s->n_points)
+            continue;
+        if (limit && count == (size_t)limit) {
+            truncated = true;
+            break;
+        }
+        jw_obj(w);
+        jw_key(w, "metric");
+        write_labels(w, &s->labels);
+        if (matrix) {
+            jw_key(w, "values");
+            jw_arr(w);
+            for (size_t k = 0; k < s->n_points; k++)
+                write_point(w, s->points[k].t_ms, s->points[k].v);
+            jw_end(w);
+        } else {
+            jw_key(w, "value");
+            write_point(w, s->points[0].t_ms, s->points[0].v);
+        }
+        jw_end(w);
+        count++;
+    }
+    jw_end(w);
+    return truncated;
 }
 
 void prom_api_query(db_t *db, const api_in_t *in, api_out_t *out)
 {
-    int64_t limit, t, lookback;
+    int64_t limit, t;
+    pq_opts_t o;
     if (!limit_param(in, out, &limit) || !time_param(in, out, "time", now_ms(in), &t) ||
-        !query_opts(in, out, &lookback))
+        !query_opts(in, out, &o))
         return;
-    selector_t sel;
-    if (!parse_selector(in, out, &sel))
+    pq_node_t *n;
+    if (!parse_query(in, out, &n))
         return;
-    int64_t window = sel.is_range ? sel.range_ms : lookback;
-    db_series_iter_t *it;
+    pq_result_t r;
     err_t err = {0};
-    int rc = db_select(db, sel.ms, sel.n, sat_sub(t, window) + 1, t, in->a, &it, &err);
+    memset(&r, 0, sizeof r);
+    int rc = promql_eval_instant(db, n, t, &o, in->a, &r, &err);
+    promql_free(n);
     if (rc != 0) {
-        matchers_deinit(sel.ms, sel.n);
-        internal_error(out, &err, rc);
+        eval_error(out, rc, &err);
         return;
     }
     jw_t w;
+    char tmp[FMTNUM_MAX];
+    bool truncated = false;
     ok_begin(out, &w);
     jw_obj(&w);
     jw_key(&w, "resultType");
-    jw_cstr(&w, sel.is_range ? "matrix" : "vector");
-    jw_key(&w, "result");
-    jw_arr(&w);
-    int64_t count = 0;
-    bool truncated = false;
-    while (db_series_next(it)) {
-        if (!sel.is_range) {
-            double v;
-            if (!latest_sample(it, t, &v) || api_is_stale(v))
-                continue;
-            if (limit && count == limit) {
-                truncated = true;
-                break;
-            }
-            jw_obj(&w);
-            jw_key(&w, "metric");
-            write_labels(&w, db_series_labels(it));
-            jw_key(&w, "value");
-            write_point(&w, t, v);
-            jw_end(&w);
-            count++;
-            continue;
-        }
-        jw_t saved = w;
-        size_t mark = buf_len(&out->body);
-        jw_obj(&w);
-        jw_key(&w, "metric");
-        write_labels(&w, db_series_labels(it));
-        jw_key(&w, "values");
+    switch (r.type) {
+    case PQ_TYPE_SCALAR:
+    case PQ_TYPE_STRING:
+        jw_cstr(&w, r.type == PQ_TYPE_SCALAR ? "scalar" : "string");
+        jw_key(&w, "result");
         jw_arr(&w);
-        size_t points = 0;
-        int64_t ts;
-        double v;
-        while (db_sample_next(it, &ts, &v)) {
-            if (ts > t)
-                break;
-            if (api_is_stale(v))
-                continue;
-            if (!points && limit && count == limit) {
-                truncated = true;
-                break;
-            }
-            write_point(&w, ts, v);
-            points++;
-        }
-        if (!points) {
-            w = saved;
-            out->body.last = out->body.pos + mark;
-            if (truncated)
-                break;
-            continue;
-        }
+        jw_raw(&w, tmp, fmt_ts_prom(tmp, t));
+        if (r.type == PQ_TYPE_SCALAR)
+            jw_str(&w, (str_t){tmp, fmt_float_prom(tmp, r.scalar)});
+        else
+            jw_str(&w, r.string);
         jw_end(&w);
-        jw_end(&w);
-        count++;
+        break;
+    case PQ_TYPE_MATRIX:
+        jw_cstr(&w, "matrix");
+        jw_key(&w, "result");
+        truncated = write_series(&w, &r, true, limit);
+        break;
+    default:
+        jw_cstr(&w, "vector");
+        jw_key(&w, "result");
+        truncated = write_series(&w, &r, false, limit);
+        break;
     }
     jw_end(&w);
-    jw_end(&w);
-    ok_end(&w, truncated);
-    matchers_deinit(sel.ms, sel.n);
-}
-
-/* Walks one series' samples across the steps start, start+step, ... <= end. */
-typedef struct stepper {
-    db_series_iter_t *it;
-    bool pending;
-    int64_t p_ts;
-    double p_v;
-    bool have_last;
-    int64_t l_ts;
-    double l_v;
-} stepper_t;
-
-/* The value at t with lookback (t - lookback, t], or false. */
-static bool step_value(stepper_t *s, int64_t t, int64_t lookback, double *v)
-{
-    int64_t lo = sat_sub(t, lookback);
-    if (s->pending && s->p_ts <= lo) {
-        /* Everything up to lo is out of this and every later window: skip it in the store. */
-        db_sample_seek(s->it, lo + 1);
-        s->pending = false;
-        s->have_last = false;
-    }
-    for (;;) {
-        if (!s->pending) {
-            if (!db_sample_next(s->it, &s->p_ts, &s->p_v))
-                break;
-            s->pending = true;
-        }
-        if (s->p_ts > t)
-            break;
-        s->have_last = true;
-        s->l_ts = s->p_ts;
-        s->l_v = s->p_v;
-        s->pending = false;
-    }
-    if (!s->have_last || s->l_ts <= lo || api_is_stale(s->l_v))
-        return false;
-    *v = s->l_v;
-    return true;
+    result_end(&w, &r, truncated);
 }
 
 void prom_api_query_range(db_t *db, const api_in_t *in, api_out_t *out)
 {
-    int64_t limit, start, end, step_ns, lookback;
+    int64_t limit, start, end, step_ns;
     err_t err = {0};
     if (!limit_param(in, out, &limit) || !time_required(in, out, "start", &start) ||
         !time_required(in, out, "end", &end))
@@ -464,74 +412,39 @@ void prom_api_query_range(db_t *db, const api_in_t *in, api_out_t *out)
                       "the query resolution (?step=XX)");
         return;
     }
-    if (!query_opts(in, out, &lookback))
+    pq_opts_t o;
+    if (!query_opts(in, out, &o))
         return;
-    selector_t sel;
-    if (!parse_selector(in, out, &sel))
+    pq_node_t *n;
+    if (!parse_query(in, out, &n))
         return;
-    if (sel.is_range) {
-        matchers_deinit(sel.ms, sel.n);
-        bad_data(out, "invalid parameter \"query\": invalid expression type \"range vector\" for "
-                      "range query, must be Scalar or instant Vector");
+    if (n->type != PQ_TYPE_SCALAR && n->type != PQ_TYPE_VECTOR) {
+        bad_data(out,
+                 "invalid parameter \"query\": invalid expression type \"%s\" for range query, "
+                 "must be Scalar or instant Vector",
+                 n->type == PQ_TYPE_MATRIX ? "range vector" : "string");
+        promql_free(n);
         return;
     }
     int64_t step = step_ns / NS_PER_MS > 0 ? step_ns / NS_PER_MS : 1;
-    db_series_iter_t *it;
-    int rc = db_select(db, sel.ms, sel.n, sat_sub(start, lookback) + 1, end, in->a, &it, &err);
+    pq_result_t r;
+    memset(&r, 0, sizeof r);
+    int rc = promql_eval_range(db, n, start, end, step, &o, in->a, &r, &err);
+    promql_free(n);
     if (rc != 0) {
-        matchers_deinit(sel.ms, sel.n);
-        internal_error(out, &err, rc);
+        eval_error(out, rc, &err);
         return;
     }
+    qsort(r.series, r.n_series, sizeof *r.series, cmp_series);
     jw_t w;
     ok_begin(out, &w);
     jw_obj(&w);
     jw_key(&w, "resultType");
     jw_cstr(&w, "matrix");
     jw_key(&w, "result");
-    jw_arr(&w);
-    int64_t count = 0;
-    bool truncated = false;
-    while (db_series_next(it)) {
-        jw_t saved = w;
-        size_t mark = buf_len(&out->body);
-        stepper_t st = {.it = it};
-        size_t points = 0;
-        for (int64_t t = start; t <= end; t += step) {
-            double v;
-            if (step_value(&st, t, lookback, &v)) {
-                if (!points) {
-                    if (limit && count == limit) {
-                        truncated = true;
-                        break;
-                    }
-                    jw_obj(&w);
-                    jw_key(&w, "metric");
-                    write_labels(&w, db_series_labels(it));
-                    jw_key(&w, "values");
-                    jw_arr(&w);
-                }
-                write_point(&w, t, v);
-                points++;
-            }
-            if (t > INT64_MAX - step)
-                break;
-        }
-        if (truncated)
-            break;
-        if (!points) {
-            w = saved;
-            out->body.last = out->body.pos + mark;
-            continue;
-        }
-        jw_end(&w);
-        jw_end(&w);
-        count++;
-    }
+    bool truncated = write_series(&w, &r, true, limit);
     jw_end(&w);
-    jw_end(&w);
-    ok_end(&w, truncated);
-    matchers_deinit(sel.ms, sel.n);
+    result_end(&w, &r, truncated);
 }
 
 /* ---- series ---- */

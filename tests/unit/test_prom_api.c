@@ -172,6 +172,39 @@ TEST(prom_query_range_steps)
     db_close(db);
 }
 
+TEST(prom_promql_expressions)
+{
+    db_t *db = open_db();
+    REQUIRE(db);
+    EXPECT(prom_api_query, db, "query=sum(up)&time=1700000030", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{"
+           "\"metric\":{},\"value\":[1700000030,\"0.5\"]}]}}");
+    EXPECT(prom_api_query, db, "query=1%2B1&time=1700000030.5", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":["
+           "1700000030.500,\"2\"]}}");
+    EXPECT(prom_api_query, db, "query=\"Foo\"&time=1700000030", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"string\",\"result\":["
+           "1700000030,\"Foo\"]}}");
+    /* A scalar expression over a range is one series without labels. */
+    EXPECT(prom_api_query_range, db, "query=2*3&start=1700000000&end=1700000030&step=15", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{"
+           "\"metric\":{},\"values\":[[1700000000,\"6\"],[1700000015,\"6\"],[1700000030,"
+           "\"6\"]]}]}}");
+    EXPECT(prom_api_query_range, db, "query=count(up)&start=1700000000&end=1700000030&step=15", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{"
+           "\"metric\":{},\"values\":[[1700000000,\"2\"],[1700000015,\"1\"],[1700000030,"
+           "\"1\"]]}]}}");
+    /* Evaluation errors are "execution" (422). */
+    int st;
+    const char *body = call(prom_api_query, db,
+                            "query=label_replace(up,\"instance\",\"x\",\"\",\"\")"
+                            "&time=1700000000",
+                            NULL, &st);
+    CHECK_EQ_INT(st, 422);
+    CHECK(strstr(body, "\"errorType\":\"execution\"") != NULL);
+    db_close(db);
+}
+
 TEST(prom_series_labels_values)
 {
     db_t *db = open_db();
@@ -249,12 +282,17 @@ TEST(prom_parameter_errors)
         BAD("error parsing lookback delta duration: cannot parse \\\"x\\\" to a valid duration"));
     EXPECT(prom_api_query, NULL, "query=", 400,
            BAD("invalid parameter \\\"query\\\": 1:1: parse error: no expression found in input"));
-    EXPECT(
-        prom_api_query, NULL, "query=sum(rate(x[5m]))", 400,
-        BAD("invalid parameter \\\"query\\\": 1:4: parse error: unexpected character '(' after "
-            "the selector; full PromQL is not supported yet: only series selectors "
-            "(foo{a=\\\"b\\\"}) and, for instant queries, range selectors (foo{a=\\\"b\\\"}[5m]) "
-            "can be evaluated"));
+    int st;
+    const char *body = call(prom_api_query, NULL, "query=sum(rate(x[5m])", NULL, &st);
+    CHECK_EQ_INT(st, 400);
+    CHECK(strncmp(body,
+                  "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid "
+                  "parameter \\\"query\\\": 1:",
+                  75) == 0);
+    CHECK(strstr(body, "parse error") != NULL);
+    EXPECT(prom_api_query_range, NULL, "query=\"a\"&start=0&end=10&step=1", 400,
+           BAD("invalid parameter \\\"query\\\": invalid expression type \\\"string\\\" for "
+               "range query, must be Scalar or instant Vector"));
     EXPECT(prom_api_series, NULL, "", 400, BAD("no match[] parameter provided"));
     EXPECT(prom_api_series, NULL, "match[]={job=~\".*\"}", 400,
            BAD("invalid parameter \\\"match[]\\\": match[] must contain at least one non-empty "
@@ -264,7 +302,6 @@ TEST(prom_parameter_errors)
     EXPECT(prom_api_labels, NULL, "start=x", 400,
            BAD("invalid parameter \\\"start\\\": invalid time value for 'start': cannot parse "
                "\\\"x\\\" to a valid timestamp"));
-    int st;
     CHECK_EQ_STR(call(prom_api_label_values, NULL, "", "U__", &st),
                  BAD("invalid label name: \\\"\\\""));
     CHECK_EQ_INT(st, 400);
@@ -457,6 +494,41 @@ TEST(prom_routes_over_http_and_dump_client)
         http_get(t.port, "GET /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r),
         200);
     CHECK_EQ_STR(resp_body(&r), "echo");
+    buf_clear(&r);
+
+    static const struct {
+        const char *req;
+        int status;
+        const char *body;
+    } fixed[] = {
+        {"GET /api/v1/format_query?query=sum(up)%20by%20(job) HTTP/1.1", 200,
+         "{\"status\":\"success\",\"data\":\"sum by (job) (up)\"}"},
+        {"GET /api/v1/targets HTTP/1.1", 200,
+         "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[]}}"},
+        {"GET /api/v1/rules HTTP/1.1", 200, "{\"status\":\"success\",\"data\":{\"groups\":[]}}"},
+        {"GET /api/v1/alerts HTTP/1.1", 200, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}"},
+        {"GET /api/v1/status/flags HTTP/1.1", 200, "{\"status\":\"success\",\"data\":{}}"},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        char req[512];
+        snprintf(req, sizeof req, "%s\r\nHost: x\r\nConnection: close\r\n\r\n", fixed[i].req);
+        CHECK_EQ_INT(http_get(t.port, req, &r), fixed[i].status);
+        CHECK_EQ_STR(resp_body(&r), fixed[i].body);
+        buf_clear(&r);
+    }
+    CHECK_EQ_INT(http_get(t.port,
+                          "GET /api/v1/format_query?query=sum(up HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n",
+                          &r),
+                 400);
+    CHECK(strstr(resp_body(&r), "\"errorType\":\"bad_data\"") != NULL);
+    buf_clear(&r);
+    CHECK_EQ_INT(http_get(t.port,
+                          "GET /api/v1/status/runtimeinfo HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n",
+                          &r),
+                 200);
+    CHECK(strstr(resp_body(&r), "\"startTime\":\"") != NULL);
     buf_clear(&r);
 
     char url[64];
