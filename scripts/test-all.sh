@@ -30,6 +30,9 @@ stage check-includes scripts/check-includes.sh
 stage unit build/release/test_unit
 stage asan make --no-print-directory -j"$(nproc)" asan
 stage fuzz-replay make --no-print-directory -j"$(nproc)" fuzz-replay
+# The Prometheus PromQL conformance suite (../shared/specs/promql-tests), plain and under ASan.
+stage promql tests/promql/run.sh
+stage promql-asan env ASAN=1 tests/promql/run.sh
 stage integ tests/integ/run.sh
 stage interop tests/interop/run.sh
 # The same integration suites against the ASan/UBSan build of the server: memory errors and leaks

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "ingest/ingest.h"
+#include "ingest/remote_write.h"
 #include "net/http.h"
 #include "net/loop.h"
 #include "query/api.h"
@@ -84,6 +85,8 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
     if (rc != 0)
         return err_set(err, rc, "cannot register the status routes: %s", err_str(rc));
     if ((rc = ingest_register(s->http, s->db, err)) != 0)
+        return rc;
+    if ((rc = remote_write_register(s->http, s->db, err)) != 0)
         return rc;
     if ((rc = api_register(s->http, s->db, err)) != 0)
         return rc;

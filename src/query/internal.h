@@ -75,11 +75,10 @@ bool pql_legacy_name(str_t s, bool colon);
 
 #endif
 
-/* ==== PromQL evaluator internals (promql_eval.c, promql_binop.c, promql_agg.c, promql_funcs.c) ==== */
+/* ==== PromQL evaluator internals (promql_eval.c, _binop.c, _agg.c, _funcs.c) ==== */
 #ifndef QUERY_INTERNAL_PQE_H
 #define QUERY_INTERNAL_PQE_H
 
-#include "base/hash.h"
 #include "query/promql.h"
 
 /* An instant-vector series over the current steps: dense values plus a presence byte per step.
@@ -101,8 +100,8 @@ typedef struct pqe_mseries {
 
 typedef struct pqe_val {
     pq_type_t type;
-    double *scalar; /* SCALAR: one value per step */
-    str_t string;   /* STRING */
+    double *scalar;       /* SCALAR: one value per step */
+    str_t string;         /* STRING */
     pqe_series_t *series; /* VECTOR */
     size_t n_series;
     pqe_mseries_t *ms; /* MATRIX */
@@ -128,10 +127,10 @@ typedef struct pqe_ctx {
     int64_t q_start, q_end; /* the query's own range, for @ start() / end() */
     int64_t q_step;         /* the query's step, 0 for an instant query */
     pqe_ann_t *ann;
-    int64_t deadline_ns;    /* 0 = none */
+    int64_t deadline_ns; /* 0 = none */
 } pqe_ctx_t;
 
-/* Output accumulator: series keyed by (labels, drop_name); adding twice at one step fails with
+/* Output accumulator: series keyed by label set; adding twice at one step fails with
  * "vector cannot contain metrics with the same labelset". */
 typedef struct pqe_acc {
     pqe_series_t *s;
@@ -141,7 +140,10 @@ typedef struct pqe_acc {
     size_t hcap;
 } pqe_acc_t;
 
-static inline int64_t pqe__t(const pqe_ctx_t *c, size_t i) { return c->start + (int64_t)i * c->step; }
+static inline int64_t pqe__t(const pqe_ctx_t *c, size_t i)
+{
+    return c->start + (int64_t)i * c->step;
+}
 
 int pqe__eval(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out);
 int pqe__check(pqe_ctx_t *c);

@@ -240,8 +240,7 @@ static int count_values(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *in, str_t l
                         pqe_val_t *out)
 {
     if (!label_name_valid(label))
-        return err_set(c->err, ERR_INVAL, "invalid label name \"%.*s\"", (int)label.len,
-                       label.ptr);
+        return err_set(c->err, ERR_INVAL, "invalid label name \"%.*s\"", (int)label.len, label.ptr);
     labels_t *gl = ARENA_ARRAY(c->a, labels_t, in->n_series + 1);
     for (size_t s = 0; s < in->n_series; s++)
         gl[s] = group_labels(c, n, &in->series[s].labels);

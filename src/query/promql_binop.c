@@ -124,7 +124,6 @@ static sig_t signature(pqe_ctx_t *c, const pq_node_t *n, const labels_t *ls)
     return s;
 }
 
-
 /* Groups series by signature: group[k] is series k's group; the groups' signature label sets are
  * the accumulator's series (for lookups from the other side). */
 static void group_sigs(pqe_ctx_t *c, const pq_node_t *n, const pqe_val_t *v, size_t *group,
@@ -213,8 +212,8 @@ static labels_t result_labels(pqe_ctx_t *c, const pq_node_t *n, const labels_t *
         if (n->u.binary.has_matching && n->u.binary.on)
             out = pqe__labels_keep(c, ls, n->u.binary.match_labels, n->u.binary.n_match_labels);
         else
-            out = pqe__labels_del(c, ls, n->u.binary.match_labels, n->u.binary.n_match_labels,
-                                  false);
+            out =
+                pqe__labels_del(c, ls, n->u.binary.match_labels, n->u.binary.n_match_labels, false);
     }
     for (size_t i = 0; i < n->u.binary.n_include; i++) {
         str_t name = n->u.binary.include[i];

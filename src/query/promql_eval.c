@@ -602,6 +602,10 @@ static int run(db_t *db, const pq_node_t *n, int64_t start, int64_t end, int64_t
     }
     memset(out, 0, sizeof *out);
     pqe_ctx_t c = {.db = db, .a = a, .o = o, .err = err, .start = start, .step = step};
+    if (range && o->max_samples && (uint64_t)((end - start) / step) >= o->max_samples)
+        return err_set(err, ERR_TOOBIG,
+                       "query processing would load too many samples into memory in query "
+                       "execution");
     c.n_steps = range ? (size_t)((end - start) / step) + 1 : 1;
     c.q_start = start;
     c.q_end = end;

@@ -35,7 +35,10 @@ static double go_max(double a, double b)
     return a > b ? a : b;
 }
 
-static bool is(const pq_node_t *n, const char *name) { return strcmp(n->u.call.func->name, name) == 0; }
+static bool is(const pq_node_t *n, const char *name)
+{
+    return strcmp(n->u.call.func->name, name) == 0;
+}
 
 static int unsupported(pqe_ctx_t *c, const pq_node_t *n)
 {
@@ -57,11 +60,11 @@ static const struct {
     const char *name;
     fn1_t fn;
 } simple_fns[] = {
-    {"abs", fabs},   {"ceil", ceil},   {"floor", floor}, {"exp", exp},     {"sqrt", sqrt},
-    {"ln", log},     {"log2", log2},   {"log10", log10}, {"sgn", f_sgn},   {"acos", acos},
-    {"acosh", acosh}, {"asin", asin},  {"asinh", asinh}, {"atan", atan},   {"atanh", atanh},
-    {"cos", cos},    {"cosh", cosh},   {"sin", sin},     {"sinh", sinh},   {"tan", tan},
-    {"tanh", tanh},  {"deg", f_deg},   {"rad", f_rad},
+    {"abs", fabs},    {"ceil", ceil}, {"floor", floor}, {"exp", exp},   {"sqrt", sqrt},
+    {"ln", log},      {"log2", log2}, {"log10", log10}, {"sgn", f_sgn}, {"acos", acos},
+    {"acosh", acosh}, {"asin", asin}, {"asinh", asinh}, {"atan", atan}, {"atanh", atanh},
+    {"cos", cos},     {"cosh", cosh}, {"sin", sin},     {"sinh", sinh}, {"tan", tan},
+    {"tanh", tanh},   {"deg", f_deg}, {"rad", f_rad},
 };
 
 static void mark_drop(pqe_val_t *v)
@@ -775,8 +778,7 @@ static int label_fn(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
             int r = pcre2_match(m.re, (PCRE2_SPTR)(src.ptr ? src.ptr : ""), src.len, 0, 0,
                                 m.re_match, NULL);
             if (r >= 0)
-                expand(&b, sv[2].string, &m, src,
-                       pcre2_get_ovector_pointer(m.re_match),
+                expand(&b, sv[2].string, &m, src, pcre2_get_ovector_pointer(m.re_match),
                        (int)pcre2_get_ovector_count(m.re_match));
             else
                 changed = false;
@@ -1045,13 +1047,13 @@ static double bucket_fraction(double lower, double upper, bucket_t *b, size_t n,
         if (ls && us)
             break;
         if (!ls && lb < lower && ub > lower) {
-            lr = isinf(lb) ? b[i].count
+            lr = isinf(lb)   ? b[i].count
                  : isinf(ub) ? rank
                              : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
             ls = true;
         }
         if (!us && lb < upper && ub > upper) {
-            ur = isinf(lb) ? b[i].count
+            ur = isinf(lb)   ? b[i].count
                  : isinf(ub) ? rank
                              : rank + (b[i].count - rank) * (upper - lb) / (ub - lb);
             us = true;
@@ -1232,9 +1234,9 @@ int pqe__call(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
         out->type = PQ_TYPE_SCALAR;
         out->scalar = pqe__new_scalar(c);
         for (size_t i = 0; i < c->n_steps; i++) {
-            double v[] = {(double)pqe__t(c, i) / 1000, M_PI, (double)c->q_step / 1000,
-                          (double)(c->q_end - c->q_start) / 1000, (double)c->q_start / 1000,
-                          (double)c->q_end / 1000};
+            double v[] = {(double)pqe__t(c, i) / 1000, M_PI,
+                          (double)c->q_step / 1000,    (double)(c->q_end - c->q_start) / 1000,
+                          (double)c->q_start / 1000,   (double)c->q_end / 1000};
             out->scalar[i] = v[f];
         }
         return 0;
@@ -1247,7 +1249,7 @@ int pqe__call(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
             if ((rc = eval_scalar_arg(c, n, a, &v)))
                 return rc;
             for (size_t i = 0; i < c->n_steps; i++)
-                out->scalar[i] = a == 0            ? v[i]
+                out->scalar[i] = a == 0           ? v[i]
                                  : name[1] == 'i' ? go_min(out->scalar[i], v[i])
                                                   : go_max(out->scalar[i], v[i]);
         }
@@ -1298,9 +1300,9 @@ int pqe__call(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
         return histogram_fn(c, n, H_QUANTILES, out);
     if (!strcmp(name, "histogram_fraction"))
         return histogram_fn(c, n, H_FRACTION, out);
-    static const char *const dates[] = {"day_of_month", "day_of_week", "day_of_year",
+    static const char *const dates[] = {"day_of_month",  "day_of_week", "day_of_year",
                                         "days_in_month", "hour",        "minute",
-                                        "month",        "year"};
+                                        "month",         "year"};
     for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++)
         if (!strcmp(name, dates[i]))
             return date_fn(c, n, out);

@@ -5,7 +5,7 @@
 #
 #   tests/promql/run.sh [runner args...]     e.g. -v, --no-strict, path/to/one.test
 #   ASAN=1 tests/promql/run.sh               address+undefined sanitizer build
-#   OUT=build/x tests/promql/run.sh          another build directory (default build/promql)
+#   OUT=build/x tests/promql/run.sh          another build directory (default: the Makefile's build/release or build/asan, whose objects are reused)
 #
 # Exits non-zero when an eval fails. Run from anywhere; paths are relative to the repo root.
 set -eu
@@ -26,18 +26,18 @@ LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
 SRCS=$(ls src/*/*.c | grep -v '^src/main\.c$')
 
 if [ "${ASAN:-}" = 1 ]; then
-    OUT=${OUT:-build/promql-asan}
+    OUT=${OUT:-build/asan}
     SAN="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
     OBJS=$(echo "$SRCS" | sed "s|^|$OUT/|;s|\.c\$|.o|")
     make -s -j"$(nproc 2>/dev/null || echo 2)" BUILD="$OUT.unused" ASAN="$OUT" $OBJS
 else
-    OUT=${OUT:-build/promql}
+    OUT=${OUT:-build/release}
     SAN=""
     OBJS=$(echo "$SRCS" | sed "s|^|$OUT/|;s|\.c\$|.o|")
     make -s -j"$(nproc 2>/dev/null || echo 2)" BUILD="$OUT" $OBJS
 fi
 
 # shellcheck disable=SC2086
-cc $CFLAGS $SAN -o "$OUT/runner" tests/promql/runner.c $OBJS $LIBS
+cc $CFLAGS $SAN -o "$OUT/runner" tests/promql/runner.c tests/promql/pqt_syntax.c $OBJS $LIBS
 "$OUT/runner" --self-test >/dev/null || { "$OUT/runner" --self-test; exit 1; }
 exec "$OUT/runner" "$@"

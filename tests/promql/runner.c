@@ -27,6 +27,9 @@
  * load_with_nhcb histogram) is run but counted as skipped, not failed, when it does not pass.
  * Everything else, including queries the engine does not support yet, counts as passed or failed.
  *
+ * Files: runner.c (commands, storage, execution, comparison), pqt_syntax.c (tokens: durations,
+ * strings, series descriptions; the --self-test), pqt.h. tests/promql/run.sh builds and runs it.
+ *
  * Usage: runner [--dir DIR] [--skip FILE] [--no-strict] [--soft-annotations] [-v] [--self-test]
  *               [FILE.test ...]
  */
@@ -59,541 +62,11 @@
 #include "store/db.h"
 #include "store/labels.h"
 
-#define STALE_NAN_BITS 0x7ff0000000000002ULL
+#include "pqt.h"
+
 #define MSG_MAX 400
 /* An eval running longer than this kills the child; it is reported and the file resumes. */
 #define EVAL_TIMEOUT_S 120
-
-/* ---- small helpers ---- */
-
-static double stale_nan(void)
-{
-    uint64_t u = STALE_NAN_BITS;
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
-static bool is_stale(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u == STALE_NAN_BITS;
-}
-
-/* Go's almost.Equal(a, b, 1e-6) with the stale-NaN rule of promqltest. */
-static bool almost_equal(double a, double b)
-{
-    const double eps = 1e-6, min_normal = 2.2250738585072014e-308;
-    if (is_stale(a) || is_stale(b))
-        return is_stale(a) && is_stale(b);
-    if (isnan(a) && isnan(b))
-        return true;
-    if (a == b)
-        return true;
-    double diff = fabs(a - b), sum = fabs(a) + fabs(b);
-    if (a == 0 || b == 0 || sum < min_normal)
-        return diff < eps * min_normal;
-    return diff / fmin(sum, DBL_MAX) < eps;
-}
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static str_t trim(str_t s)
-{
-    while (s.len && is_space(s.ptr[0]))
-        s.ptr++, s.len--;
-    while (s.len && is_space(s.ptr[s.len - 1]))
-        s.len--;
-    return s;
-}
-
-/* Next whitespace-separated word of *s (advancing *s); empty at the end. */
-static str_t next_word(str_t *s)
-{
-    *s = trim(*s);
-    size_t i = 0;
-    while (i < s->len && !is_space(s->ptr[i]))
-        i++;
-    str_t w = str_from(s->ptr, i);
-    s->ptr += i;
-    s->len -= i;
-    *s = trim(*s);
-    return w;
-}
-
-/* model.ParseDuration: y w d h m s ms in that order, integers, or "0". */
-static int parse_duration(str_t s, int64_t *out)
-{
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = {{"y", 365LL * 86400000},
-                 {"w", 7LL * 86400000},
-                 {"d", 86400000},
-                 {"h", 3600000},
-                 {"m", 60000},
-                 {"s", 1000},
-                 {"ms", 1}};
-    if (str_eq_cstr(s, "0")) {
-        *out = 0;
-        return 0;
-    }
-    if (!s.len)
-        return -1;
-    int64_t total = 0;
-    size_t i = 0, next_unit = 0;
-    while (i < s.len) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return -1;
-        int64_t v = 0;
-        while (i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9') {
-            if (v > INT64_MAX / 10 - 10)
-                return -1;
-            v = v * 10 + (s.ptr[i++] - '0');
-        }
-        size_t j = i;
-        while (j < s.len && s.ptr[j] >= 'a' && s.ptr[j] <= 'z')
-            j++;
-        str_t u = str_from(s.ptr + i, j - i);
-        size_t k = next_unit;
-        while (k < sizeof units / sizeof units[0] && !str_eq_cstr(u, units[k].unit))
-            k++;
-        if (k == sizeof units / sizeof units[0])
-            return -1;
-        total += v * units[k].ms;
-        next_unit = k + 1;
-        i = j;
-    }
-    *out = total;
-    return 0;
-}
-
-/* Go strconv.Unquote of a PromQL string literal starting at s[*i]; the result goes to the arena. */
-static int unquote(str_t s, size_t *i, arena_t *a, str_t *out)
-{
-    if (*i >= s.len)
-        return -1;
-    char q = s.ptr[*i];
-    if (q != '"' && q != '\'' && q != '`')
-        return -1;
-    buf_t b = BUF_INIT;
-    size_t k = *i + 1;
-    for (;;) {
-        if (k >= s.len) {
-            buf_deinit(&b);
-            return -1;
-        }
-        char c = s.ptr[k++];
-        if (c == q)
-            break;
-        if (c != '\\' || q == '`') {
-            buf_putc(&b, c);
-            continue;
-        }
-        if (k >= s.len) {
-            buf_deinit(&b);
-            return -1;
-        }
-        char e = s.ptr[k++];
-        uint32_t cp = 0;
-        int hex = 0;
-        switch (e) {
-        case 'a':
-            buf_putc(&b, '\a');
-            continue;
-        case 'b':
-            buf_putc(&b, '\b');
-            continue;
-        case 'f':
-            buf_putc(&b, '\f');
-            continue;
-        case 'n':
-            buf_putc(&b, '\n');
-            continue;
-        case 'r':
-            buf_putc(&b, '\r');
-            continue;
-        case 't':
-            buf_putc(&b, '\t');
-            continue;
-        case 'v':
-            buf_putc(&b, '\v');
-            continue;
-        case '\\':
-        case '\'':
-        case '"':
-            buf_putc(&b, e);
-            continue;
-        case 'x':
-            hex = 2;
-            break;
-        case 'u':
-            hex = 4;
-            break;
-        case 'U':
-            hex = 8;
-            break;
-        default:
-            if (e >= '0' && e <= '7' && k + 1 < s.len) {
-                int v = (e - '0') * 64 + (s.ptr[k] - '0') * 8 + (s.ptr[k + 1] - '0');
-                k += 2;
-                buf_putc(&b, (char)v);
-                continue;
-            }
-            buf_deinit(&b);
-            return -1;
-        }
-        for (int h = 0; h < hex; h++, k++) {
-            char d = k < s.len ? s.ptr[k] : 0;
-            int v = d >= '0' && d <= '9'   ? d - '0'
-                    : d >= 'a' && d <= 'f' ? d - 'a' + 10
-                    : d >= 'A' && d <= 'F' ? d - 'A' + 10
-                                           : -1;
-            if (v < 0) {
-                buf_deinit(&b);
-                return -1;
-            }
-            cp = cp * 16 + (uint32_t)v;
-        }
-        if (hex == 2) {
-            buf_putc(&b, (char)cp);
-        } else if (cp < 0x80) {
-            buf_putc(&b, (char)cp);
-        } else if (cp < 0x800) {
-            buf_putc(&b, (char)(0xc0 | cp >> 6));
-            buf_putc(&b, (char)(0x80 | (cp & 0x3f)));
-        } else if (cp < 0x10000) {
-            buf_putc(&b, (char)(0xe0 | cp >> 12));
-            buf_putc(&b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-            buf_putc(&b, (char)(0x80 | (cp & 0x3f)));
-        } else {
-            buf_putc(&b, (char)(0xf0 | cp >> 18));
-            buf_putc(&b, (char)(0x80 | ((cp >> 12) & 0x3f)));
-            buf_putc(&b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-            buf_putc(&b, (char)(0x80 | (cp & 0x3f)));
-        }
-    }
-    *out = arena_str(a, buf_str(&b));
-    buf_deinit(&b);
-    *i = k;
-    return 0;
-}
-
-static bool ident_start(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-}
-static bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9'); }
-
-static void skip_spaces(str_t s, size_t *i)
-{
-    while (*i < s.len && is_space(s.ptr[*i]))
-        (*i)++;
-}
-
-/*
- * A series label part: `name`, `name{a="b", ...}`, `{a="b"}`, `{"name", "a.b"="c"}` or `{}`.
- * Only `=` matchers. *i advances past it. Labels are sorted; the strings live in the arena.
- */
-static int parse_series_labels(str_t s, size_t *i, arena_t *a, labels_t *out)
-{
-    label_t tmp[64];
-    size_t n = 0;
-    skip_spaces(s, i);
-    if (*i < s.len && ident_start(s.ptr[*i])) {
-        size_t st = *i;
-        while (*i < s.len && ident_char(s.ptr[*i]))
-            (*i)++;
-        tmp[n++] = (label_t){STR("__name__"), arena_str(a, str_from(s.ptr + st, *i - st))};
-    }
-    if (*i < s.len && s.ptr[*i] == '{') {
-        (*i)++;
-        for (;;) {
-            skip_spaces(s, i);
-            if (*i >= s.len)
-                return -1;
-            if (s.ptr[*i] == '}') {
-                (*i)++;
-                break;
-            }
-            str_t name;
-            if (s.ptr[*i] == '"' || s.ptr[*i] == '\'' || s.ptr[*i] == '`') {
-                if (unquote(s, i, a, &name))
-                    return -1;
-            } else if (ident_start(s.ptr[*i])) {
-                size_t st = *i;
-                while (*i < s.len && ident_char(s.ptr[*i]))
-                    (*i)++;
-                name = str_from(s.ptr + st, *i - st);
-            } else {
-                return -1;
-            }
-            skip_spaces(s, i);
-            if (*i < s.len && (s.ptr[*i] == ',' || s.ptr[*i] == '}')) {
-                /* a quoted metric name: {"metric"} */
-                if (n == 64)
-                    return -1;
-                tmp[n++] = (label_t){STR("__name__"), name};
-            } else {
-                if (*i >= s.len || s.ptr[*i] != '=')
-                    return -1;
-                (*i)++;
-                skip_spaces(s, i);
-                str_t value;
-                if (unquote(s, i, a, &value))
-                    return -1;
-                if (n == 64)
-                    return -1;
-                /* An empty value is the same as no label (Prometheus' data model; the store
-                 * drops such labels, so expected lines must too). */
-                if (value.len)
-                    tmp[n++] = (label_t){name, value};
-            }
-            skip_spaces(s, i);
-            if (*i < s.len && s.ptr[*i] == ',')
-                (*i)++;
-        }
-    } else if (n == 0) {
-        return -1;
-    }
-    out->v = ARENA_ARRAY(a, label_t, n ? n : 1);
-    memcpy(out->v, tmp, n * sizeof(label_t));
-    out->n = n;
-    return labels_sort(out) ? -1 : 0;
-}
-
-/* ---- series values (§6) ---- */
-
-typedef struct svals {
-    double *v;
-    bool *omit;
-    size_t n, cap;
-    bool hist; /* contains a native histogram literal (not loaded) */
-} svals_t;
-
-static void svals_push(svals_t *sv, double v, bool omit)
-{
-    if (sv->n == sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 16;
-        sv->v = realloc(sv->v, sv->cap * sizeof(double));
-        sv->omit = realloc(sv->omit, sv->cap * sizeof(bool));
-        if (!sv->v || !sv->omit)
-            abort();
-    }
-    sv->v[sv->n] = v;
-    sv->omit[sv->n] = omit;
-    sv->n++;
-}
-
-static void svals_free(svals_t *sv)
-{
-    free(sv->v);
-    free(sv->omit);
-    *sv = (svals_t){0};
-}
-
-/* A series-value number at t[*i]: [+-] (Inf | NaN | decimal with '_' between digits). Stops at
- * 'x' and at a '+'/'-' that does not belong to an exponent. */
-static int parse_series_number(str_t t, size_t *i, double *out)
-{
-    size_t k = *i;
-    bool neg = false;
-    if (k < t.len && (t.ptr[k] == '+' || t.ptr[k] == '-'))
-        neg = t.ptr[k++] == '-';
-    if (t.len - k >= 3 && strncasecmp(t.ptr + k, "inf", 3) == 0) {
-        *out = neg ? -INFINITY : INFINITY;
-        *i = k + 3;
-        return 0;
-    }
-    if (t.len - k >= 3 && strncasecmp(t.ptr + k, "nan", 3) == 0) {
-        *out = NAN;
-        *i = k + 3;
-        return 0;
-    }
-    char num[128];
-    size_t n = 0;
-    bool digits = false;
-    while (k < t.len && n < sizeof num - 1) {
-        char c = t.ptr[k];
-        if (c >= '0' && c <= '9') {
-            digits = true;
-            num[n++] = c;
-        } else if (c == '_' && digits && k + 1 < t.len && t.ptr[k + 1] >= '0' &&
-                   t.ptr[k + 1] <= '9') {
-            /* digit separator */
-        } else if (c == '.') {
-            num[n++] = c;
-        } else if ((c == 'e' || c == 'E') && digits) {
-            num[n++] = c;
-            if (k + 1 < t.len && (t.ptr[k + 1] == '+' || t.ptr[k + 1] == '-'))
-                num[n++] = t.ptr[++k];
-        } else {
-            break;
-        }
-        k++;
-    }
-    if (!digits)
-        return -1;
-    num[n] = 0;
-    char *end;
-    double d = strtod(num, &end);
-    if (*end)
-        return -1;
-    *out = neg ? -d : d;
-    *i = k;
-    return 0;
-}
-
-static int parse_count(str_t t, size_t *i, uint64_t *n)
-{
-    size_t k = *i;
-    uint64_t v = 0;
-    if (k >= t.len || t.ptr[k] < '0' || t.ptr[k] > '9')
-        return -1;
-    while (k < t.len && t.ptr[k] >= '0' && t.ptr[k] <= '9') {
-        v = v * 10 + (uint64_t)(t.ptr[k++] - '0');
-        if (v > 10000000)
-            return -1;
-    }
-    *n = v;
-    *i = k;
-    return 0;
-}
-
-/* Parses the value sequence s (`0+10x10 _ stale 1x3 _x2 ...`) into sv. A `{{...}}` histogram
- * literal sets sv->hist and takes slots without storing anything. */
-static int parse_series_values(str_t s, svals_t *sv)
-{
-    size_t i = 0;
-    for (;;) {
-        skip_spaces(s, &i);
-        if (i >= s.len)
-            return 0;
-        if (s.len - i >= 2 && s.ptr[i] == '{' && s.ptr[i + 1] == '{') {
-            /* histogram item(s): skip to the matching "}}", possibly "+{{...}}", then "xN" */
-            sv->hist = true;
-            uint64_t count = 1;
-            for (;;) {
-                const char *e = memmem(s.ptr + i, s.len - i, "}}", 2);
-                if (!e)
-                    return -1;
-                i = (size_t)(e - s.ptr) + 2;
-                if (i + 2 < s.len && (s.ptr[i] == '+' || s.ptr[i] == '-') && s.ptr[i + 1] == '{')
-                    continue;
-                break;
-            }
-            if (i < s.len && s.ptr[i] == 'x') {
-                i++;
-                if (parse_count(s, &i, &count))
-                    return -1;
-                count++;
-            }
-            for (uint64_t k = 0; k < count; k++)
-                svals_push(sv, 0, true);
-            continue;
-        }
-        size_t st = i;
-        while (i < s.len && !is_space(s.ptr[i]))
-            i++;
-        str_t tok = str_from(s.ptr + st, i - st);
-        size_t k = 0;
-        if (tok.ptr[0] == '_') {
-            uint64_t n = 1;
-            k = 1;
-            if (k < tok.len) {
-                if (tok.ptr[k++] != 'x' || parse_count(tok, &k, &n) || k != tok.len)
-                    return -1;
-            }
-            for (uint64_t j = 0; j < n; j++)
-                svals_push(sv, 0, true);
-            continue;
-        }
-        double v;
-        if (tok.len >= 5 && strncmp(tok.ptr, "stale", 5) == 0) {
-            v = stale_nan();
-            k = 5;
-        } else if (parse_series_number(tok, &k, &v)) {
-            return -1;
-        }
-        if (k == tok.len) {
-            svals_push(sv, v, false);
-            continue;
-        }
-        double delta = 0;
-        if (tok.ptr[k] == '+' || tok.ptr[k] == '-') {
-            bool neg = tok.ptr[k++] == '-';
-            if (k < tok.len && (tok.ptr[k] == '+' || tok.ptr[k] == '-'))
-                return -1;
-            if (parse_series_number(tok, &k, &delta))
-                return -1;
-            if (neg)
-                delta = -delta;
-            if (k >= tok.len || tok.ptr[k] != 'x')
-                return -1;
-        }
-        if (tok.ptr[k] != 'x')
-            return -1;
-        k++;
-        uint64_t n;
-        if (parse_count(tok, &k, &n) || k != tok.len)
-            return -1;
-        double cur = v;
-        for (uint64_t j = 0; j <= n; j++) {
-            svals_push(sv, cur, false);
-            if (!is_stale(v))
-                cur += delta;
-        }
-    }
-}
-
-/* Go parseNumber: ParseInt(s, 0, 64), then ParseFloat (with Inf/NaN in any case). */
-static bool parse_go_number(str_t s, double *out)
-{
-    char tmp[128];
-    if (!s.len || s.len >= sizeof tmp)
-        return false;
-    size_t n = 0;
-    for (size_t i = 0; i < s.len; i++)
-        if (s.ptr[i] != '_')
-            tmp[n++] = s.ptr[i];
-    tmp[n] = 0;
-    const char *p = tmp;
-    bool neg = false;
-    if (*p == '+' || *p == '-')
-        neg = *p++ == '-';
-    if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0) {
-        *out = neg ? -INFINITY : INFINITY;
-        return true;
-    }
-    if (strcasecmp(p, "nan") == 0) {
-        *out = NAN;
-        return true;
-    }
-    if (p[0] == '0' &&
-        (p[1] == 'x' || p[1] == 'X' || p[1] == 'o' || p[1] == 'O' || p[1] == 'b' || p[1] == 'B')) {
-        int base = (p[1] == 'x' || p[1] == 'X') ? 16 : (p[1] == 'o' || p[1] == 'O') ? 8 : 2;
-        char *end;
-        errno = 0;
-        long long v = strtoll(p + 2, &end, base);
-        if (*end || end == p + 2 || errno)
-            return false;
-        *out = neg ? -(double)v : (double)v;
-        return true;
-    }
-    for (const char *c = p; *c; c++)
-        if (!strchr("0123456789.eE+-", *c))
-            return false;
-    char *end;
-    double d = strtod(p, &end);
-    if (*end || end == p)
-        return false;
-    *out = neg ? -d : d;
-    return true;
-}
 
 /* ---- the test file model ---- */
 
@@ -606,7 +79,7 @@ typedef struct ann_expect {
 
 typedef struct exp_series {
     labels_t ls;
-    svals_t vals;
+    pqt_values_t vals;
     int j; /* 1-based position among result lines */
 } exp_series_t;
 
@@ -839,14 +312,6 @@ static void fmt_labels(const labels_t *ls, char *out, size_t cap)
     buf_deinit(&b);
 }
 
-static void fmt_val(double v, char *out, size_t cap)
-{
-    if (is_stale(v))
-        snprintf(out, cap, "stale");
-    else
-        snprintf(out, cap, "%.17g", v);
-}
-
 static const char *type_name(pq_type_t t)
 {
     switch (t) {
@@ -941,7 +406,7 @@ static void compare_vector(const eval_cmd_t *c, const pq_series_t *ss, size_t n,
         fmt_labels(&ss[i].labels, lb, sizeof lb);
         if (!e) {
             fail_out(o, "unexpected metric %s in result (value %s)", lb,
-                     ss[i].n_points ? (fmt_val(ss[i].points[0].v, a, sizeof a), a) : "none");
+                     ss[i].n_points ? (pqt_fmt_val(ss[i].points[0].v, a, sizeof a), a) : "none");
             return;
         }
         if (c->ordered && e->j != (int)i + 1) {
@@ -953,9 +418,9 @@ static void compare_vector(const eval_cmd_t *c, const pq_series_t *ss, size_t n,
             fail_out(o, "metric %s has %zu points in an instant vector", lb, ss[i].n_points);
             return;
         }
-        if (!almost_equal(e->vals.v[0], ss[i].points[0].v)) {
-            fmt_val(e->vals.v[0], a, sizeof a);
-            fmt_val(ss[i].points[0].v, b, sizeof b);
+        if (!pqt_almost_equal(e->vals.v[0], ss[i].points[0].v)) {
+            pqt_fmt_val(e->vals.v[0], a, sizeof a);
+            pqt_fmt_val(ss[i].points[0].v, b, sizeof b);
             fail_out(o, "expected %s for %s but got %s", a, lb, b);
             return;
         }
@@ -1010,22 +475,22 @@ static void compare_matrix(const eval_cmd_t *c, const pq_series_t *ss, size_t n,
                 return;
             }
             if (k >= ss[i].n_points) {
-                fmt_val(e->vals.v[j], a, sizeof a);
+                pqt_fmt_val(e->vals.v[j], a, sizeof a);
                 fail_out(o, "expected %s @%lld for %s but the result has only %zu points", a,
                          (long long)t, lb, ss[i].n_points);
                 return;
             }
             const pq_point_t *p = &ss[i].points[k++];
-            if (p->t_ms != t || !almost_equal(e->vals.v[j], p->v)) {
-                fmt_val(e->vals.v[j], a, sizeof a);
-                fmt_val(p->v, b, sizeof b);
+            if (p->t_ms != t || !pqt_almost_equal(e->vals.v[j], p->v)) {
+                pqt_fmt_val(e->vals.v[j], a, sizeof a);
+                pqt_fmt_val(p->v, b, sizeof b);
                 fail_out(o, "expected %s @%lld for %s but got %s @%lld", a, (long long)t, lb, b,
                          (long long)p->t_ms);
                 return;
             }
         }
         if (k != ss[i].n_points) {
-            fmt_val(ss[i].points[k].v, b, sizeof b);
+            pqt_fmt_val(ss[i].points[k].v, b, sizeof b);
             fail_out(o, "unexpected extra point %s @%lld for %s (expected %zu points, got %zu)", b,
                      (long long)ss[i].points[k].t_ms, lb, k, ss[i].n_points);
             return;
@@ -1107,10 +572,10 @@ static void run_main(runner_t *r, const eval_cmd_t *c, const pq_node_t *n, int64
     case PQ_TYPE_SCALAR:
         if (!c->expect_scalar) {
             fail_out(o, "expected vector or matrix result, got scalar %g", res.scalar);
-        } else if (!almost_equal(c->scalar_val, res.scalar)) {
+        } else if (!pqt_almost_equal(c->scalar_val, res.scalar)) {
             char a1[40], b1[40];
-            fmt_val(c->scalar_val, a1, sizeof a1);
-            fmt_val(res.scalar, b1, sizeof b1);
+            pqt_fmt_val(c->scalar_val, a1, sizeof a1);
+            pqt_fmt_val(res.scalar, b1, sizeof b1);
             fail_out(o, "expected scalar %s, got %s", a1, b1);
         }
         break;
@@ -1182,10 +647,10 @@ static void run_range_check(runner_t *r, const eval_cmd_t *c, const pq_node_t *n
     if (c->expect_scalar) {
         if (nv < 1) {
             fail_out(o, "range-mode: expected scalar %g at t, got no point", c->scalar_val);
-        } else if (!almost_equal(c->scalar_val, vec[0].points[0].v)) {
+        } else if (!pqt_almost_equal(c->scalar_val, vec[0].points[0].v)) {
             char a1[40], b1[40];
-            fmt_val(c->scalar_val, a1, sizeof a1);
-            fmt_val(vec[0].points[0].v, b1, sizeof b1);
+            pqt_fmt_val(c->scalar_val, a1, sizeof a1);
+            pqt_fmt_val(vec[0].points[0].v, b1, sizeof b1);
             fail_out(o, "range-mode: expected scalar %s, got %s", a1, b1);
         }
         goto out;
@@ -1413,23 +878,23 @@ static size_t do_load(file_ctx_t *f, size_t i, str_t head)
 {
     runner_t *r = f->r;
     str_t rest = head;
-    str_t verb = next_word(&rest);
+    str_t verb = pqt_next_word(&rest);
     bool nhcb = str_eq_cstr(verb, "load_with_nhcb");
     size_t end = body_end(f, i + 1);
     int64_t interval;
-    if ((!nhcb && !str_eq_cstr(verb, "load")) || parse_duration(rest, &interval)) {
+    if ((!nhcb && !str_eq_cstr(verb, "load")) || pqt_parse_duration(rest, &interval)) {
         file_error(f, i, "invalid load command");
         return end;
     }
     size_t n = end - (i + 1);
     labels_t *ls = ARENA_ARRAY(&f->a, labels_t, n + 1);
-    svals_t *vs = calloc(n + 1, sizeof(svals_t));
+    pqt_values_t *vs = calloc(n + 1, sizeof(pqt_values_t));
     size_t m = 0;
     for (size_t k = i + 1; k < end; k++) {
         str_t line = f->lines[k];
         size_t pos = 0;
         labels_t l;
-        if (parse_series_labels(line, &pos, &f->a, &l)) {
+        if (pqt_parse_labels(line, &pos, &f->a, &l)) {
             file_error(f, k, "invalid series labels");
             continue;
         }
@@ -1437,10 +902,10 @@ static size_t do_load(file_ctx_t *f, size_t i, str_t head)
             file_error(f, k, "start timestamp lines are not supported");
             continue;
         }
-        svals_t sv = {0};
-        if (parse_series_values(str_from(line.ptr + pos, line.len - pos), &sv)) {
+        pqt_values_t sv = {0};
+        if (pqt_parse_values(str_from(line.ptr + pos, line.len - pos), &sv)) {
             file_error(f, k, "invalid series values");
-            svals_free(&sv);
+            pqt_values_free(&sv);
             continue;
         }
         size_t slot = m;
@@ -1448,7 +913,7 @@ static size_t do_load(file_ctx_t *f, size_t i, str_t head)
             if (labels_eq(&ls[q], &l))
                 slot = q;
         if (slot < m)
-            svals_free(&vs[slot]);
+            pqt_values_free(&vs[slot]);
         else
             m++;
         ls[slot] = l;
@@ -1475,7 +940,7 @@ static size_t do_load(file_ctx_t *f, size_t i, str_t head)
             }
             add_hist(r, &h);
         }
-        svals_free(&vs[q]);
+        pqt_values_free(&vs[q]);
     }
     free(vs);
     if (storage_commit(r, b))
@@ -1485,7 +950,7 @@ static size_t do_load(file_ctx_t *f, size_t i, str_t head)
 
 static int parse_ann_line(str_t rest, eval_cmd_t *c, arena_t *a)
 {
-    str_t kind = next_word(&rest);
+    str_t kind = pqt_next_word(&rest);
     bool regex = false;
     char *text = NULL;
     if (rest.len) {
@@ -1493,7 +958,7 @@ static int parse_ann_line(str_t rest, eval_cmd_t *c, arena_t *a)
             regex = true;
         else if (!str_starts_with(rest, "msg:"))
             return -1;
-        str_t t = trim(str_from(rest.ptr + (regex ? 6 : 4), rest.len - (regex ? 6 : 4)));
+        str_t t = pqt_trim(str_from(rest.ptr + (regex ? 6 : 4), rest.len - (regex ? 6 : 4)));
         text = arena_strndup(a, t.ptr, t.len);
     }
     if (str_eq_cstr(kind, "fail")) {
@@ -1529,7 +994,7 @@ static int parse_ann_line(str_t rest, eval_cmd_t *c, arena_t *a)
 static int parse_eval_header(str_t head, eval_cmd_t *c, arena_t *a)
 {
     str_t rest = head;
-    str_t verb = next_word(&rest);
+    str_t verb = pqt_next_word(&rest);
     if (str_eq_cstr(verb, "eval_fail"))
         c->fail = true;
     else if (str_eq_cstr(verb, "eval_warn"))
@@ -1540,19 +1005,22 @@ static int parse_eval_header(str_t head, eval_cmd_t *c, arena_t *a)
         c->ordered = true;
     else if (!str_eq_cstr(verb, "eval"))
         return -1;
-    str_t mode = next_word(&rest);
+    str_t mode = pqt_next_word(&rest);
     if (str_eq_cstr(mode, "instant")) {
         str_t save = rest;
-        if (!str_eq_cstr(next_word(&rest), "at") || parse_duration(next_word(&rest), &c->t_ms)) {
+        if (!str_eq_cstr(pqt_next_word(&rest), "at") ||
+            pqt_parse_duration(pqt_next_word(&rest), &c->t_ms)) {
             (void)save;
             return -1;
         }
     } else if (str_eq_cstr(mode, "range") && !c->ordered) {
         c->range = true;
-        if (!str_eq_cstr(next_word(&rest), "from") ||
-            parse_duration(next_word(&rest), &c->start_ms) ||
-            !str_eq_cstr(next_word(&rest), "to") || parse_duration(next_word(&rest), &c->end_ms) ||
-            !str_eq_cstr(next_word(&rest), "step") || parse_duration(next_word(&rest), &c->step_ms))
+        if (!str_eq_cstr(pqt_next_word(&rest), "from") ||
+            pqt_parse_duration(pqt_next_word(&rest), &c->start_ms) ||
+            !str_eq_cstr(pqt_next_word(&rest), "to") ||
+            pqt_parse_duration(pqt_next_word(&rest), &c->end_ms) ||
+            !str_eq_cstr(pqt_next_word(&rest), "step") ||
+            pqt_parse_duration(pqt_next_word(&rest), &c->step_ms))
             return -1;
         if (c->end_ms < c->start_ms || c->step_ms <= 0)
             return -1;
@@ -1583,7 +1051,7 @@ static size_t do_eval(file_ctx_t *f, size_t i, str_t head)
     for (size_t k = i + 1; k < end; k++) {
         str_t line = f->lines[k];
         str_t rest = line;
-        str_t w = next_word(&rest);
+        str_t w = pqt_next_word(&rest);
         if (str_eq_cstr(w, "expected_fail_message") || str_eq_cstr(w, "expected_fail_regexp")) {
             c->fail = true;
             c->fail_regex = w.ptr[15] == 'r';
@@ -1592,16 +1060,16 @@ static size_t do_eval(file_ctx_t *f, size_t i, str_t head)
         }
         if (str_eq_cstr(w, "expect")) {
             str_t r2 = rest;
-            str_t kind = next_word(&r2);
+            str_t kind = pqt_next_word(&r2);
             if (str_eq_cstr(kind, "range")) {
                 str_t rr = r2;
-                if (!c->range && str_eq_cstr(next_word(&rr), "vector") &&
-                    str_eq_cstr(next_word(&rr), "from") &&
-                    !parse_duration(next_word(&rr), &c->start_ms) &&
-                    str_eq_cstr(next_word(&rr), "to") &&
-                    !parse_duration(next_word(&rr), &c->end_ms) &&
-                    str_eq_cstr(next_word(&rr), "step") &&
-                    !parse_duration(next_word(&rr), &c->step_ms) && !rr.len) {
+                if (!c->range && str_eq_cstr(pqt_next_word(&rr), "vector") &&
+                    str_eq_cstr(pqt_next_word(&rr), "from") &&
+                    !pqt_parse_duration(pqt_next_word(&rr), &c->start_ms) &&
+                    str_eq_cstr(pqt_next_word(&rr), "to") &&
+                    !pqt_parse_duration(pqt_next_word(&rr), &c->end_ms) &&
+                    str_eq_cstr(pqt_next_word(&rr), "step") &&
+                    !pqt_parse_duration(pqt_next_word(&rr), &c->step_ms) && !rr.len) {
                     c->range_vector = true;
                     c->t_ms = c->end_ms;
                     continue;
@@ -1611,7 +1079,7 @@ static size_t do_eval(file_ctx_t *f, size_t i, str_t head)
             }
             if (str_eq_cstr(kind, "string")) {
                 size_t pos = 0;
-                if (c->range || unquote(r2, &pos, &f->a, &c->string_val) || pos != r2.len) {
+                if (c->range || pqt_unquote(r2, &pos, &f->a, &c->string_val) || pos != r2.len) {
                     file_error(f, k, "invalid expect string line");
                     return end;
                 }
@@ -1625,23 +1093,23 @@ static size_t do_eval(file_ctx_t *f, size_t i, str_t head)
             continue;
         }
         double num;
-        if (parse_go_number(line, &num)) {
+        if (pqt_parse_number(line, &num)) {
             c->expect_scalar = true;
             c->scalar_val = num;
             break;
         }
         exp_series_t *e = &c->exp[c->n_exp];
         size_t pos = 0;
-        if (parse_series_labels(line, &pos, &f->a, &e->ls) ||
-            parse_series_values(str_from(line.ptr + pos, line.len - pos), &e->vals)) {
-            svals_free(&e->vals);
+        if (pqt_parse_labels(line, &pos, &f->a, &e->ls) ||
+            pqt_parse_values(str_from(line.ptr + pos, line.len - pos), &e->vals)) {
+            pqt_values_free(&e->vals);
             file_error(f, k, "invalid expected series line");
             return end;
         }
         if (e->vals.hist)
             hist = true;
         if (!c->range && !c->range_vector && e->vals.n != 1) {
-            svals_free(&e->vals);
+            pqt_values_free(&e->vals);
             file_error(f, k, "an instant eval expects exactly one value per series");
             return end;
         }
@@ -1658,7 +1126,7 @@ static size_t do_eval(file_ctx_t *f, size_t i, str_t head)
         r->cnt->cur_line = -c->line;
     }
     for (size_t k = 0; k < c->n_exp; k++)
-        svals_free(&c->exp[k].vals);
+        pqt_values_free(&c->exp[k].vals);
     return end;
 }
 
@@ -1704,7 +1172,7 @@ static int run_file(runner_t *r, const char *path)
     f.lines = ARENA_ARRAY(&f.a, str_t, cap);
     for (size_t st = 0, i = 0; i <= len; i++) {
         if (i == len || text[i] == '\n') {
-            str_t l = trim(str_from(text + st, i - st));
+            str_t l = pqt_trim(str_from(text + st, i - st));
             if (l.len && l.ptr[0] == '#')
                 l.len = 0;
             f.lines[f.n_lines++] = l;
@@ -1730,7 +1198,7 @@ static int run_file(runner_t *r, const char *path)
                 continue;
             }
             str_t rest = l;
-            str_t w = next_word(&rest);
+            str_t w = pqt_next_word(&rest);
             char lw[32] = {0};
             for (size_t k = 0; k < w.len && k < sizeof lw - 1; k++)
                 lw[k] = (char)(w.ptr[k] >= 'A' && w.ptr[k] <= 'Z' ? w.ptr[k] + 32 : w.ptr[k]);
@@ -1819,10 +1287,10 @@ static int load_skips(runner_t *r, const char *path)
     }
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        str_t l = trim(str_cstr(line));
+        str_t l = pqt_trim(str_cstr(line));
         if (!l.len || l.ptr[0] == '#')
             continue;
-        str_t w = next_word(&l);
+        str_t w = pqt_next_word(&l);
         skip_entry_t e = {0};
         const char *colon = memchr(w.ptr, ':', w.len);
         if (colon) {
@@ -1859,109 +1327,6 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* ---- self test ---- */
-
-static int st_fail;
-
-static void st_vals(const char *in, const char *want)
-{
-    svals_t sv = {0};
-    char got[512] = {0};
-    size_t n = 0;
-    if (parse_series_values(str_cstr(in), &sv)) {
-        snprintf(got, sizeof got, "ERROR");
-    } else {
-        for (size_t i = 0; i < sv.n; i++) {
-            char v[40];
-            if (sv.omit[i])
-                snprintf(v, sizeof v, "_");
-            else
-                fmt_val(sv.v[i], v, sizeof v);
-            n += (size_t)snprintf(got + n, sizeof got - n, "%s%s", i ? " " : "", v);
-        }
-        if (sv.hist)
-            snprintf(got + n, sizeof got - n, " H");
-    }
-    svals_free(&sv);
-    if (strcmp(got, want) != 0) {
-        printf("self-test: values \"%s\": want \"%s\" got \"%s\"\n", in, want, got);
-        st_fail++;
-    }
-}
-
-static void st_check(bool ok, const char *what)
-{
-    if (!ok) {
-        printf("self-test: %s\n", what);
-        st_fail++;
-    }
-}
-
-static int self_test(void)
-{
-    st_vals("0+10x3", "0 10 20 30");
-    st_vals("1-2x2", "1 -1 -3");
-    st_vals("1x3", "1 1 1 1");
-    st_vals("5 2+3x2 _ stale", "5 2 5 8 _ stale");
-    st_vals("_x3 1", "_ _ _ 1");
-    st_vals("-1 +2 .5 2. 1e3 12.5e-1", "-1 2 0.5 2 1000 1.25");
-    st_vals("Inf -Inf NaN +inf", "inf -inf nan inf");
-    st_vals("1_000", "1000");
-    st_vals("-2-1x2", "-2 -3 -4");
-    st_vals("1e-3+1e-3x1", "0.001 0.002");
-    st_vals("stalex2", "stale stale stale");
-    st_vals("1 {{schema:0 sum:1 count:1 buckets:[1]}}x1 2", "1 _ _ 2 H");
-    st_vals("{{count:1}}+{{count:2}}x2", "_ _ _ H");
-    st_vals("1m", "ERROR");
-    st_vals("0x2", "0 0 0"); /* not hex: 0 repeated */
-    st_vals("1+", "ERROR");
-
-    int64_t d;
-    st_check(parse_duration(STR("1m30s"), &d) == 0 && d == 90000, "duration 1m30s");
-    st_check(parse_duration(STR("10s53ms"), &d) == 0 && d == 10053, "duration 10s53ms");
-    st_check(parse_duration(STR("0"), &d) == 0 && d == 0, "duration 0");
-    st_check(parse_duration(STR("1d"), &d) == 0 && d == 86400000, "duration 1d");
-    st_check(parse_duration(STR("1s1m"), &d) != 0, "duration 1s1m rejected");
-    st_check(parse_duration(STR("1.5m"), &d) != 0, "duration 1.5m rejected");
-
-    double v;
-    st_check(parse_go_number(STR("+Inf"), &v) && isinf(v) && v > 0, "number +Inf");
-    st_check(parse_go_number(STR("0x10"), &v) && v == 16, "number 0x10");
-    st_check(parse_go_number(STR("-1.5e3"), &v) && v == -1500, "number -1.5e3");
-    st_check(!parse_go_number(STR("{} 1"), &v), "number rejects series");
-    st_check(!parse_go_number(STR("metric"), &v), "number rejects metric");
-
-    arena_t a;
-    arena_init(&a, 0);
-    labels_t ls;
-    size_t pos = 0;
-    str_t s = STR("m{b=\"x\\\"y\", a='q', \"c.d\"=`r\\n`} 1");
-    st_check(parse_series_labels(s, &pos, &a, &ls) == 0 && ls.n == 4 &&
-                 str_eq_cstr(ls.v[0].name, "__name__") && str_eq_cstr(ls.v[1].value, "q") &&
-                 str_eq_cstr(ls.v[2].value, "x\"y") && str_eq_cstr(ls.v[3].name, "c.d") &&
-                 str_eq_cstr(ls.v[3].value, "r\\n") && s.ptr[pos] == ' ',
-             "labels with quotes");
-    pos = 0;
-    st_check(parse_series_labels(STR("{} 1"), &pos, &a, &ls) == 0 && ls.n == 0, "empty labels");
-    pos = 0;
-    st_check(parse_series_labels(STR("{\"my.metric\", a=\"\\u00e9\"}"), &pos, &a, &ls) == 0 &&
-                 ls.n == 2 && str_eq_cstr(ls.v[0].value, "my.metric") &&
-                 str_eq_cstr(ls.v[1].value, "\xc3\xa9"),
-             "quoted metric name");
-    arena_deinit(&a);
-
-    st_check(almost_equal(1, 1 + 1e-9), "almost equal relative");
-    st_check(!almost_equal(0, 1e-300), "zero is exact");
-    st_check(almost_equal(NAN, NAN), "NaN == NaN");
-    st_check(!almost_equal(NAN, stale_nan()), "NaN != stale");
-    st_check(almost_equal(stale_nan(), stale_nan()), "stale == stale");
-    st_check(almost_equal(INFINITY, INFINITY), "Inf == Inf");
-    st_check(!almost_equal(1, 1.001), "1 != 1.001");
-
-    printf("self-test: %s (%d failures)\n", st_fail ? "FAILED" : "ok", st_fail);
-    return st_fail ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     runner_t r = {.strict = true};
@@ -1976,7 +1341,7 @@ int main(int argc, char **argv)
             for (size_t k = 0; k < n_files; k++)
                 free(files[k]);
             free(files);
-            return self_test();
+            return pqt_self_test();
         }
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             dir = argv[++i];

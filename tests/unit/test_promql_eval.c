@@ -274,20 +274,21 @@ TEST(aggregations)
     CHECK_EQ_STR(Q("avg(req)", 50 * M), "{} 250");
     CHECK_EQ_STR(Q("count(req)", 50 * M), "{} 4");
     CHECK_EQ_STR(Q("min(req)", 50 * M), "{} 100");
-    CHECK_EQ_STR(Q("max by (instance) (req)", 50 * M), "{instance=\"0\"} 300\n{instance=\"1\"} 400");
+    CHECK_EQ_STR(Q("max by (instance) (req)", 50 * M),
+                 "{instance=\"0\"} 300\n{instance=\"1\"} 400");
     CHECK_EQ_STR(Q("group(req)", 50 * M), "{} 1");
     CHECK_EQ_STR(Q("stddev(req)", 50 * M), "{} 111.803");
     CHECK_EQ_STR(Q("stdvar(req)", 50 * M), "{} 12500");
-    CHECK_EQ_STR(QO("topk(2, req)", 50 * M),
-                 "{__name__=\"req\", instance=\"1\", job=\"app\"} 400\n"
-                 "{__name__=\"req\", instance=\"0\", job=\"app\"} 300");
+    CHECK_EQ_STR(QO("topk(2, req)", 50 * M), "{__name__=\"req\", instance=\"1\", job=\"app\"} 400\n"
+                                             "{__name__=\"req\", instance=\"0\", job=\"app\"} 300");
     CHECK_EQ_STR(QO("bottomk(1, req) by (job)", 50 * M),
                  "{__name__=\"req\", instance=\"0\", job=\"api\"} 100\n"
                  "{__name__=\"req\", instance=\"0\", job=\"app\"} 300");
     CHECK_EQ_STR(Q("quantile(0.5, req)", 50 * M), "{} 250");
     CHECK_EQ_STR(Q("count_values(\"v\", req / 100)", 50 * M),
                  "{v=\"1\"} 1\n{v=\"2\"} 1\n{v=\"3\"} 1\n{v=\"4\"} 1");
-    CHECK_EQ_STR(Q("limitk(1, req)", 50 * M), "{__name__=\"req\", instance=\"0\", job=\"api\"} 100");
+    CHECK_EQ_STR(Q("limitk(1, req)", 50 * M),
+                 "{__name__=\"req\", instance=\"0\", job=\"api\"} 100");
     CHECK_EQ_STR(Q("count(limit_ratio(0.3, req) or limit_ratio(-0.7, req))", 50 * M), "{} 4");
     CHECK_EQ_STR(Q("count(limit_ratio(0.3, req) and limit_ratio(-0.7, req))", 50 * M), "");
     CHECK(strstr(Q("limit_ratio(NaN, req)", 50 * M), "Ratio value is NaN"));
@@ -310,7 +311,8 @@ TEST(functions_counters)
                  "{path=\"/bar\"} 0.0333333\n{path=\"/foo\"} 0.0333333");
     CHECK_EQ_STR(Q("resets(testcounter_reset_middle[50m])", 50 * M), "{} 1");
     CHECK_EQ_STR(Q("changes(testcounter_reset_middle[50m])", 50 * M), "{} 9");
-    CHECK_EQ_STR(Q("deriv(http_requests{path=\"/foo\"}[50m])", 50 * M), "{path=\"/foo\"} 0.0333333");
+    CHECK_EQ_STR(Q("deriv(http_requests{path=\"/foo\"}[50m])", 50 * M),
+                 "{path=\"/foo\"} 0.0333333");
     CHECK_EQ_STR(Q("predict_linear(http_requests{path=\"/foo\"}[50m], 3600)", 50 * M),
                  "{path=\"/foo\"} 220");
     CHECK_EQ_STR(Q("sum_over_time(http_requests{path=\"/foo\"}[20m])", 50 * M),
@@ -335,8 +337,9 @@ TEST(functions_misc)
     CHECK_EQ_STR(Q("clamp(m, 0, 5)", 5 * M), "{a=\"x-1\", b=\"2\"} 0\n{a=\"y-10\", b=\"3\"} 5");
     CHECK_EQ_STR(Q("clamp(m, 5, 0)", 5 * M), "");
     CHECK_EQ_STR(Q("round(m)", 5 * M), "{a=\"x-1\", b=\"2\"} -2\n{a=\"y-10\", b=\"3\"} 8");
-    CHECK_EQ_STR(QO("sort_desc(m)", 10 * M),
-                 "{__name__=\"m\", a=\"x-1\", b=\"2\"} 4\n{__name__=\"m\", a=\"y-10\", b=\"3\"} nan");
+    CHECK_EQ_STR(
+        QO("sort_desc(m)", 10 * M),
+        "{__name__=\"m\", a=\"x-1\", b=\"2\"} 4\n{__name__=\"m\", a=\"y-10\", b=\"3\"} nan");
     CHECK_EQ_STR(QO("sort(m)", 0), "{__name__=\"m\", a=\"x-1\", b=\"2\"} 1\n"
                                    "{__name__=\"m\", a=\"y-10\", b=\"3\"} 9");
     CHECK_EQ_STR(Q("label_replace(m{b=\"2\"}, \"dst\", \"v-$1\", \"a\", \"(.*)-.*\")", 0),
@@ -345,10 +348,11 @@ TEST(functions_misc)
                  "{__name__=\"m\", a=\"x-1\", b=\"2\"} 1");
     CHECK_EQ_STR(Q("label_join(m{b=\"2\"}, \"j\", \",\", \"a\", \"b\")", 0),
                  "{__name__=\"m\", a=\"x-1\", b=\"2\", j=\"x-1,2\"} 1");
-    CHECK(strstr(Q("label_replace(label_replace(m, \"a\", \"\", \"a\", \".*\"), \"b\", \"\", \"b\", "
-                   "\".*\")",
-                   0),
-                 "vector cannot contain metrics with the same labelset"));
+    CHECK(
+        strstr(Q("label_replace(label_replace(m, \"a\", \"\", \"a\", \".*\"), \"b\", \"\", \"b\", "
+                 "\".*\")",
+                 0),
+               "vector cannot contain metrics with the same labelset"));
     CHECK_EQ_STR(Q("absent(nonexistent{job=\"x\", x=~\"y\"})", 0), "{job=\"x\"} 1");
     CHECK_EQ_STR(Q("absent(m)", 0), "");
     CHECK_EQ_STR(Q("absent_over_time(nonexistent[5m])", 0), "{} 1");
@@ -410,9 +414,9 @@ TEST(name_dropping_and_errors)
     load(db, M, "u{env=\"1\"}", "0+2x10");
     CHECK_EQ_STR(QR("-metric_a or -metric_b", 0, 20 * M, 10 * M), "{} -1@0 -4@600");
     CHECK(strstr(Q("rate({env=\"1\"}[5m])", 10 * M), "same labelset"));
-    CHECK_EQ_STR(Q("label_replace(rate(t[5m]), \"__name__\", \"r_$1\", \"__name__\", \"(.+)\")",
-                   10 * M),
-                 "{__name__=\"r_t\", env=\"1\"} 0.0166667");
+    CHECK_EQ_STR(
+        Q("label_replace(rate(t[5m]), \"__name__\", \"r_$1\", \"__name__\", \"(.+)\")", 10 * M),
+        "{__name__=\"r_t\", env=\"1\"} 0.0166667");
     CHECK_EQ_STR(Q("sum by (__name__) (rate(t[5m]))", 10 * M), "{} 0.0166667");
     CHECK_EQ_STR(Q("sum by (__name__) (t)", 10 * M), "{__name__=\"t\"} 10");
     pq_opts_t o;
