@@ -93,7 +93,7 @@ $(BUILD)/bench/otlp_load: $(BUILD)/bench/otlp_load.o $(LIB_OBJ)
 bench: skillscope $(BUILD)/bench/otlp_load
 	bench/run.sh
 
-FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c)
+FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/promql/*.c tests/promql/*.h fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 

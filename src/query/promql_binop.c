@@ -268,7 +268,7 @@ static int vector_vector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *l, pqe_val
     ssize_t *rsel = ARENA_ARRAY(c->a, ssize_t, nrg + 1);
     size_t *used = ARENA_ARRAY(c->a, size_t, nrg + 1);
     ssize_t *cache_r = ARENA_ARRAY(c->a, ssize_t, l->n_series + 1);
-    labels_t *cache_ls = ARENA_ARRAY(c->a, labels_t, l->n_series + 1);
+    size_t *cache_idx = ARENA_ARRAY(c->a, size_t, l->n_series + 1);
     for (size_t k = 0; k < l->n_series; k++)
         cache_r[k] = -1;
     pqe_acc_t acc;
@@ -317,11 +317,11 @@ static int vector_vector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *l, pqe_val
             if (!keep)
                 continue;
             if (cache_r[k] != rk) {
+                labels_t rl = result_labels(c, n, &s->labels, &o->labels);
                 cache_r[k] = rk;
-                cache_ls[k] = result_labels(c, n, &s->labels, &o->labels);
+                cache_idx[k] = pqe__acc_series(c, &acc, &rl);
             }
-            size_t idx = pqe__acc_series(c, &acc, &cache_ls[k]);
-            pqe_series_t *d = &acc.s[idx];
+            pqe_series_t *d = &acc.s[cache_idx[k]];
             if (d->has[i])
                 return err_set(c->err, ERR_INVAL,
                                card == PQ_CARD_ONE_TO_ONE

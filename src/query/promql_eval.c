@@ -303,22 +303,36 @@ void pqe__window(const pqe_ctx_t *c, const pqe_val_t *m, const pqe_mseries_t *s,
         *te = e;
 }
 
+/* Scratch buffer for one series' samples (heap, reused across the series of a selector). */
 typedef struct ptbuf {
     pq_point_t *p;
     size_t n, cap;
 } ptbuf_t;
 
-static void pt_push(pqe_ctx_t *c, ptbuf_t *b, int64_t t, double v)
+static bool pt_push(ptbuf_t *b, int64_t t, double v)
 {
     if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        pq_point_t *np = ARENA_ARRAY(c->a, pq_point_t, cap);
-        if (b->n)
-            memcpy(np, b->p, b->n * sizeof *np);
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        pq_point_t *np = realloc(b->p, cap * sizeof *np);
+        if (!np)
+            return false;
         b->p = np;
         b->cap = cap;
     }
     b->p[b->n++] = (pq_point_t){t, v};
+    return true;
+}
+
+/* Reads the current series' samples into b (stale markers dropped unless keep_stale). */
+static int read_samples(pqe_ctx_t *c, db_series_iter_t *it, ptbuf_t *b, bool keep_stale)
+{
+    int64_t t;
+    double v;
+    b->n = 0;
+    while (db_sample_next(it, &t, &v))
+        if ((keep_stale || !is_stale(v)) && !pt_push(b, t, v))
+            return err_set(c->err, ERR_NOMEM, "out of memory loading samples");
+    return 0;
 }
 
 /* Selection times of a selector over the current steps: [te_min, te_max]. */
@@ -347,14 +361,10 @@ int pqe__vector_selector(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_v
     pqe__acc_init(&acc);
     uint64_t total = 0;
     bool fixed = n->u.sel.at != PQ_AT_NONE;
+    ptbuf_t b = {0};
     while (db_series_next(it)) {
-        if ((rc = pqe__check(c)))
-            return rc;
-        ptbuf_t b = {0};
-        int64_t t;
-        double v;
-        while (db_sample_next(it, &t, &v))
-            pt_push(c, &b, t, v);
+        if ((rc = pqe__check(c)) || (rc = read_samples(c, it, &b, true)))
+            break;
         pqe_series_t *s = NULL;
         for (size_t i = 0; i < c->n_steps; i++) {
             int64_t te = fixed ? lo : pqe__t(c, i) - n->u.sel.offset_ms;
@@ -370,10 +380,11 @@ int pqe__vector_selector(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_v
             total++;
         }
         if ((rc = count_samples(c, total)))
-            return rc;
+            break;
     }
+    free(b.p);
     pqe__acc_finish(&acc, out);
-    return 0;
+    return rc;
 }
 
 static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
@@ -393,20 +404,15 @@ static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
     out->at_ms = at_time(c, n->u.sel.at, n->u.sel.at_ms);
     size_t cap = 0;
     uint64_t total = 0;
+    ptbuf_t b = {0};
     while (db_series_next(it)) {
-        if ((rc = pqe__check(c)))
-            return rc;
-        ptbuf_t b = {0};
-        int64_t t;
-        double v;
-        while (db_sample_next(it, &t, &v))
-            if (!is_stale(v))
-                pt_push(c, &b, t, v);
+        if ((rc = pqe__check(c)) || (rc = read_samples(c, it, &b, false)))
+            break;
         if (!b.n)
             continue;
         total += b.n;
         if ((rc = count_samples(c, total)))
-            return rc;
+            break;
         if (out->n_ms == cap) {
             cap = cap ? cap * 2 : 16;
             pqe_mseries_t *nm = ARENA_ARRAY(c->a, pqe_mseries_t, cap);
@@ -414,10 +420,13 @@ static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
                 memcpy(nm, out->ms, out->n_ms * sizeof *nm);
             out->ms = nm;
         }
+        pq_point_t *pts = ARENA_ARRAY(c->a, pq_point_t, b.n);
+        memcpy(pts, b.p, b.n * sizeof *pts);
         out->ms[out->n_ms++] =
-            (pqe_mseries_t){labels_copy(db_series_labels(it), c->a), b.p, b.n, false};
+            (pqe_mseries_t){labels_copy(db_series_labels(it), c->a), pts, b.n, false};
     }
-    return 0;
+    free(b.p);
+    return rc;
 }
 
 static int subquery(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)

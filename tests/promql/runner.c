@@ -1277,6 +1277,17 @@ static int run_file_isolated(runner_t *r, const char *path)
 }
 
 /* skip.txt: `file.test  reason` or `file.test:LINE  reason`; `#` comments. */
+static void free_skips(runner_t *r)
+{
+    for (size_t i = 0; i < r->n_skips; i++) {
+        free(r->skips[i].file);
+        free(r->skips[i].reason);
+    }
+    free(r->skips);
+    r->skips = NULL;
+    r->n_skips = 0;
+}
+
 static int load_skips(runner_t *r, const char *path)
 {
     size_t len;
@@ -1368,7 +1379,12 @@ int main(int argc, char **argv)
     if (!n_files) {
         DIR *d = opendir(dir);
         if (!d) {
-            fprintf(stderr, "runner: cannot open %s: %s\n", dir, strerror(errno));
+            fprintf(stderr,
+                    "runner: cannot open %s: %s (the suite lives in shared/specs beside the "
+                    "repository; see --dir)\n",
+                    dir, strerror(errno));
+            free_skips(&r);
+            free(files);
             return 2;
         }
         struct dirent *de;
@@ -1403,11 +1419,7 @@ int main(int argc, char **argv)
     free(files);
     storage_close(&r);
     arena_deinit(&r.hist_arena);
-    for (size_t i = 0; i < r.n_skips; i++) {
-        free(r.skips[i].file);
-        free(r.skips[i].reason);
-    }
-    free(r.skips);
+    free_skips(&r);
     printf("%llu passed, %llu failed, %llu skipped\n", (unsigned long long)r.cnt->passed,
            (unsigned long long)r.cnt->failed, (unsigned long long)r.cnt->skipped);
     if (rc)
