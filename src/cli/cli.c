@@ -6,7 +6,8 @@
  *
  * cli_http_get is a deliberately small blocking HTTP/1.1 client (one request, Connection: close,
  * Content-Length / chunked / read-to-close bodies, a deadline on every socket operation) for the
- * commands that talk to a running server on this machine: start's readiness wait and status.
+ * commands that talk to a running server: start's readiness wait, status, dump and query.
+ * cli_url_parse splits the --server URL those commands take into host, port and path prefix.
  */
 #include "cli/cli.h"
 
@@ -34,6 +35,7 @@ static const cli_cmd_t commands[] = {
     {"status", "show whether the server runs, what it received and stores", cli_status_main},
     {"restart", "stop, then start", cli_restart_main},
     {"dump", "print stored samples, log entries and spans as JSON lines", cli_dump_main},
+    {"query", "run a PromQL query (instant or range) against a running server", cli_query_main},
     {"version", "print the version and build information", cli_version_main},
     {"help", "show this help, or a command's: skillscope help COMMAND", cli_help_main},
 };
@@ -275,21 +277,22 @@ int cli_http_get(const char *host, int port, const char *path, int timeout_ms, i
     int fd = dial(host, port, deadline, err);
     if (fd < 0)
         return fd;
-    char req[1024];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: skillscope-cli\r\n"
-                     "Accept: application/json\r\nConnection: close\r\n\r\n",
-                     path, host, port);
+    buf_t req = BUF_INIT; /* the path may be long: dump selectors, query expressions */
+    buf_printf(&req,
+               "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: skillscope-cli\r\n"
+               "Accept: application/json\r\nConnection: close\r\n\r\n",
+               path, host, port);
     int rc = 0;
-    for (int off = 0; off < n && rc == 0;) {
+    for (size_t off = 0; off < buf_len(&req) && rc == 0;) {
         if ((rc = wait_fd(fd, POLLOUT, deadline, err)) != 0)
             break;
-        ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);
+        ssize_t w = send(fd, req.pos + off, buf_len(&req) - off, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             rc = err_set(err, ERR_IO, "send: %s", strerror(errno));
         else if (w > 0)
-            off += (int)w;
+            off += (size_t)w;
     }
+    buf_deinit(&req);
     buf_t in = BUF_INIT;
     while (rc == 0) {
         if ((rc = wait_fd(fd, POLLIN, deadline, err)) != 0)
@@ -331,4 +334,66 @@ int cli_http_get(const char *host, int port, const char *path, int timeout_ms, i
             return err_set(err, ERR_IO, "malformed chunked body");
     }
     return 0;
+}
+
+int cli_url_parse(const char *s, cli_url_t *u, err_t *err)
+{
+    const char *p = s;
+    if (!strncmp(p, "http://", 7))
+        p += 7;
+    else if (strstr(p, "://"))
+        return err_set(err, ERR_INVAL, "unsupported URL \"%s\": only http:// is supported", s);
+    size_t hostport = strcspn(p, "/");
+    const char *colon = NULL, *hend = p + hostport;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', hostport);
+        if (!rb)
+            return err_set(err, ERR_INVAL, "bad URL \"%s\"", s);
+        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
+        hend = rb + 1; /* the host keeps its brackets (URL form) */
+    } else if ((colon = memchr(p, ':', hostport)) != NULL) {
+        hend = colon;
+    }
+    size_t hl = (size_t)(hend - p);
+    if (!hl || hl >= sizeof u->host)
+        return err_set(err, ERR_INVAL, "bad host in URL \"%s\"", s);
+    memcpy(u->host, p, hl);
+    u->host[hl] = '\0';
+    u->port = 80;
+    if (colon) {
+        char *e;
+        long port = strtol(colon + 1, &e, 10);
+        if (e == colon + 1 || e != p + hostport || port <= 0 || port > 65535)
+            return err_set(err, ERR_INVAL, "bad port in URL \"%s\"", s);
+        u->port = (int)port;
+    }
+    const char *path = p + hostport;
+    size_t n = strlen(path);
+    while (n && path[n - 1] == '/')
+        n--;
+    if (n >= sizeof u->prefix)
+        return err_set(err, ERR_INVAL, "URL path too long in \"%s\"", s);
+    memcpy(u->prefix, path, n);
+    u->prefix[n] = '\0';
+    return 0;
+}
+
+void cli_url_param(buf_t *b, bool *first, const char *key, str_t v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    buf_putc(b, *first ? '?' : '&');
+    *first = false;
+    buf_puts(b, key);
+    buf_putc(b, '=');
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.ptr[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            buf_putc(b, (char)c);
+        } else {
+            buf_putc(b, '%');
+            buf_putc(b, hex[c >> 4]);
+            buf_putc(b, hex[c & 15]);
+        }
+    }
 }

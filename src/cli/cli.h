@@ -41,6 +41,8 @@ int cli_status_main(int argc, char **argv);
 int cli_restart_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);
 int cli_help_main(int argc, char **argv);
+/* `skillscope query EXPR`: PromQL through GET /api/v1/query or /api/v1/query_range. */
+int cli_query_main(int argc, char **argv);
 
 /* Loads the server configuration for command cmd from argv/env/file. Returns -1 when the command
  * should go on, otherwise the exit code to return: 0 after printing --help (synopsis and about
@@ -58,6 +60,16 @@ void cli_print_endpoints(FILE *f, const config_t *c);
  * in body, or ERR_IO / ERR_TIMEOUT with err saying why (e.g. "connection refused"). */
 int cli_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
                  buf_t *body, err_t *err);
+
+/* A --server URL: http://host[:port][/prefix]; the scheme is optional, https is refused. */
+typedef struct cli_url {
+    char host[256];   /* URL form: an IPv6 address keeps its brackets (cli_http_get takes that) */
+    int port;         /* 80 when the URL has none */
+    char prefix[512]; /* path prefix without a trailing '/', may be empty */
+} cli_url_t;
+int cli_url_parse(const char *s, cli_url_t *u, err_t *err);
+/* Appends "?key=value" (the first time, then "&key=value") with value percent-encoded. */
+void cli_url_param(buf_t *b, bool *first, const char *key, str_t v);
 
 /* <data-dir>/skillscope.pid: written by serve after it owns the data directory, removed on exit. */
 void cli_pidfile_path(const config_t *c, char *out, size_t cap);

@@ -9,11 +9,12 @@ How: subprocess with timeouts; PIDs read from the pidfile are registered with ru
 """
 
 import glob
+import json
 import os
 import subprocess
 import time
 
-from harness import R, Server, binary, free_ports, http, register_pid, tmpdir
+from harness import R, Server, binary, free_ports, http, now_ms, qs, register_pid, tmpdir
 
 
 def sh(args, timeout=20):
@@ -122,6 +123,8 @@ def run():
     R.check('`serve --wal-fsync sometimes` exits non-zero naming the bad value',
             rc not in (0, 'timeout') and 'sometimes' in err, (rc, err[:300]))
 
+    check_query()
+
     # start / status / stop / restart
     d = os.path.join(tmpdir('ss-cli-'), 'data')
     p, q, g = free_ports(3)
@@ -163,3 +166,118 @@ def run():
     R.check('pidfile removed after stop', f3 is None, f3)
     rc, out, err = sh(['status', '--data-dir', d])
     R.check('`status` exits non-zero when stopped', rc not in (0, 'timeout'), (rc, out[:200]))
+
+
+# ---- skillscope query ----------------------------------------------------------------------------
+
+
+def gauge_points(name, room, points):
+    """An OTLP/JSON metrics request: gauge `name` with attribute room, points [(ms, value)]."""
+    return {'resourceMetrics': [{
+        'resource': {'attributes': [{'key': 'service.name', 'value': {'stringValue': 'cliq'}}]},
+        'scopeMetrics': [{'metrics': [{'name': name, 'gauge': {'dataPoints': [
+            {'timeUnixNano': str(ms * 10**6), 'asDouble': v,
+             'attributes': [{'key': 'room', 'value': {'stringValue': room}}]}
+            for ms, v in points]}}]}]}]}
+
+
+def check_query():
+    rc, out, err = sh(['query', '--help'])
+    R.check('`query --help` exits 0 and documents --time/--start/--end/--step/--server/-o/now-1h',
+            rc == 0 and all(w in out for w in ('--time', '--start', '--end', '--step', '--server',
+                                               '-o', 'now-1h', 'RFC3339')), (rc, out[:300]))
+    rc, out, err = sh(['help'])
+    R.check('`skillscope help` lists query', rc == 0 and 'query' in out, out[:500])
+    rc, out, err = sh(['query'])
+    R.check('`query` without an expression is a usage error (2)', rc == 2 and 'expression' in err,
+            (rc, err[:200]))
+    rc, out, err = sh(['query', 'up', '-o', 'yaml'])
+    R.check('`query -o yaml` is a usage error naming yaml', rc == 2 and 'yaml' in err,
+            (rc, err[:200]))
+    rc, out, err = sh(['query', 'up', '--time', 'yesterday'])
+    R.check('`query --time yesterday` is a usage error naming the value',
+            rc == 2 and 'yesterday' in err, (rc, err[:200]))
+
+    srv = Server(name='cli-query')
+    srv.start(ready_timeout=5)
+    url = 'http://127.0.0.1:%d' % srv.http_port
+    t = (now_ms() // 60000 - 1) * 60000  # a whole minute in the recent past
+    pts_a = [(t - 120000, 1.5), (t - 60000, 2.5), (t, 3.5)]
+    pts_b = [(t - 120000, 10), (t - 60000, 20), (t, 30)]
+    for room, pts in (('a', pts_a), ('b', pts_b)):
+        r = http('POST', srv.otlp_port, '/v1/metrics', json.dumps(gauge_points(
+            'cliq_temp', room, pts)).encode(), {'Content-Type': 'application/json'})
+        R.eq('query: OTLP gauge for room %s accepted' % room, r.status, 200)
+    ts = '%d' % (t // 1000)
+
+    rc, out, err = sh(['query', 'cliq_temp', '--time', ts, '--server', url])
+    lines = out.rstrip('\n').split('\n')
+    R.check('instant query exits 0 with a header and one row per series',
+            rc == 0 and len(lines) == 3 and lines[0].split() == ['SERIES', 'VALUE'],
+            (rc, out[:500], err[:300]))
+    rows = {}
+    for ln in lines[1:]:
+        series, _, value = ln.rpartition('  ')
+        rows[series.strip()] = value.strip()
+    R.eq('instant query rows: labels then value',
+         rows, {'cliq_temp{job="cliq", room="a", service_name="cliq"}': '3.5',
+                'cliq_temp{job="cliq", room="b", service_name="cliq"}': '30'})
+    R.check('instant query values are aligned in one column',
+            len(set(ln.rfind('  ') for ln in lines)) == 1, out[:500])
+
+    rc, out, err = sh(['query', 'sum(cliq_temp)', '--time', ts, '--server', url])
+    R.check('instant sum() prints {} and 33.5', rc == 0 and '{}' in out and '33.5' in out,
+            (rc, out[:300], err[:300]))
+    rc, out, err = sh(['query', '1 + 2', '--server', url])
+    R.check('scalar query prints the value alone', rc == 0 and out == '3\n', (rc, out, err))
+
+    start = '%d' % ((t - 120000) // 1000)
+    rc, out, err = sh(['query', 'cliq_temp{room="a"}', '--start', start, '--end', ts, '--step',
+                       '1m', '--server', url])
+    want = 'cliq_temp{job="cliq", room="a", service_name="cliq"}\n' + ''.join(
+        '  %s  %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(ms // 1000)), v)
+        for ms, v in pts_a)
+    R.check('range query: one block, one "time value" line per step', rc == 0 and out == want,
+            (rc, out[:500], want, err[:300]))
+    rc, out, err = sh(['query', 'cliq_temp', '--start', start, '--end', ts, '--step', '60',
+                       '--server', url])
+    R.check('range query with two series: two blocks separated by a blank line',
+            rc == 0 and out.count('\n\n') == 1 and out.count('cliq_temp{') == 2,
+            (rc, out[:500], err[:300]))
+    rc, out, err = sh(['query', 'cliq_temp', '--start', 'now-10m', '--server', url])
+    R.check('range query with --start now-10m and the default step exits 0',
+            rc == 0 and 'room="a"' in out, (rc, out[:300], err[:300]))
+
+    rc, out, err = sh(['query', 'cliq_temp', '--time', ts, '-o', 'json', '--server', url])
+    api = http('GET', srv.http_port, '/api/v1/query?' + qs([('query', 'cliq_temp'), ('time', ts)]))
+    R.check('-o json prints the API answer unchanged', rc == 0 and out.rstrip('\n').encode() ==
+            api.body.rstrip(b'\n'), (rc, out[:300], api.body[:300]))
+    rc, out, err = sh(['query', 'cliq_temp', '--start', start, '--end', ts, '--step', '1m',
+                       '-o', 'json', '--server', url])
+    try:
+        j = json.loads(out)
+    except ValueError:
+        j = {}
+    R.check('range -o json is a matrix', rc == 0 and j.get('data', {}).get('resultType') ==
+            'matrix', (rc, out[:300]))
+
+    rc, out, err = sh(['query', 'sum(cliq_temp', '--server', url])
+    errl = err.strip().splitlines()
+    R.check('a bad query exits 1 with one line "skillscope query: bad_data: ..."',
+            rc == 1 and len(errl) == 1 and errl[0].startswith('skillscope query: bad_data: '),
+            (rc, out[:200], err[:300]))
+    rc, out, err = sh(['query', 'cliq_temp', '--start', ts, '--end', start, '--server', url])
+    R.check('--end before --start is a usage error', rc == 2, (rc, err[:200]))
+
+    rc, out, err = sh(['dump', '--server', url, '--metrics', 'cliq_temp'])
+    R.check('`dump --server` (shared HTTP client) prints the 6 samples',
+            rc == 0 and len([ln for ln in out.splitlines() if 'cliq_temp' in ln]) == 6,
+            (rc, out[:300], err[:300]))
+    srv.stop()
+
+    (port,) = free_ports(1)
+    dead = 'http://127.0.0.1:%d' % port
+    rc, out, err = sh(['query', 'up', '--server', dead])
+    R.check('query against a server that is not running exits 1 naming the URL and '
+            '`skillscope start`', rc == 1 and dead in err and 'skillscope start' in err,
+            (rc, err[:300]))
