@@ -15,10 +15,17 @@
  * answers must match: same result type, same label sets, values equal within a relative 1e-9
  * (absolute 1e-9 near zero), NaN equals NaN.
  *
- * Staying away from 2.x/3.x differences: every sample timestamp ends in .3 s while every query time
- * and step is a whole second, so no sample sits on a window edge (3.x range windows are left-open,
- * 2.x closed). Queries Prometheus 2.42 answers differently from 3.x by design are listed in EXCLUDED
- * with the reason.
+ * Staying away from 2.x/3.x differences (the conformance suite pins 3.x): every sample timestamp ends
+ * in .3 s while every query time and step is a whole second, so no sample sits on a window edge (3.x
+ * range windows are left-open, 2.x closed); query times end in :13/:43 so no subquery point sits on a
+ * subquery's left edge; counters start at 0 or far from 0 (see generate()) so the two versions'
+ * rate() extrapolation orders agree. Queries 2.42 answers differently by design go to Prometheus
+ * rewritten into an equivalent it answers the 3.x way (REWRITE, reason given); EXCLUDED (empty) is
+ * for queries that cannot be compared at all. The edges themselves are then checked on purpose
+ * ("edge" tests): at sample-aligned times Skillscope's x[5m] must equal 2.42's x[299999ms].
+ *
+ * Output: one test per query; a mismatch prints the query, the time (or range), the label set and
+ * both answers.
  */
 
 const { test, before, after } = require('node:test');
@@ -101,6 +108,18 @@ function start(name, bin, args, readyUrl) {
     }
   })();
 }
+
+/* Whatever ends this process (a failed hook, an EPIPE, Ctrl-C), the servers it started go too. */
+process.on('exit', () => {
+  for (const rec of procs) {
+    if (rec.p.exitCode === null && rec.p.signalCode === null) {
+      try {
+        rec.p.kill('SIGKILL');
+      } catch (e) { /* already gone */ }
+    }
+  }
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
 function tail(rec) {
   try {
@@ -228,6 +247,27 @@ function generate() {
   gauge({ __name__: 'worker_up', id: 'a' }, 1, 0, { gap: (k) => k >= 100 && k < 150 });
   gauge({ __name__: 'worker_up', id: 'b' }, 1, 0, { gap: (k) => k >= 300 });
   gauge({ __name__: 'worker_up', id: 'c' }, 0, 0, { gap: (k) => k < 60 });
+  /* A series that ends with a staleness marker (as a scrape target going away would), and one that
+   * goes stale twice and comes back. */
+  gauge({ __name__: 'target_up', id: 'gone' }, 1, 0, { gap: (k) => k > 250 });
+  series[series.length - 1].samples.push([ts(251), rw.STALE]);
+  const back = { labels: { __name__: 'target_up', id: 'back' }, samples: [] };
+  for (let k = 0; k < n; k++) {
+    if (k === 120 || k === 400) back.samples.push([ts(k), rw.STALE]);
+    else if (!(k > 120 && k < 140)) back.samples.push([ts(k), 1]);
+  }
+  series.push(back);
+  /* NaN and infinities in gauges. */
+  const odd = { labels: { __name__: 'odd_gauge', id: 'nan' }, samples: [] };
+  const inf = { labels: { __name__: 'odd_gauge', id: 'inf' }, samples: [] };
+  for (let k = 0; k < n; k++) {
+    odd.samples.push([ts(k), k % 10 === 3 ? NaN : k % 17]);
+    inf.samples.push([ts(k), k % 25 === 0 ? Infinity : k % 25 === 12 ? -Infinity : -k]);
+  }
+  series.push(odd, inf);
+  /* Label values with spaces, quotes, backslashes and non-ASCII text. */
+  gauge({ __name__: 'odd_labels', path: '/a b/"q"\\x', text: 'grüße → ✓' }, 3, 1);
+  gauge({ __name__: 'odd_labels', text: 'no path' }, 5, 1); /* empty values are invalid in remote write */
   return series;
 }
 
@@ -487,6 +527,36 @@ add('queue_depth @ end()', 'rate(http_requests_total[5m] @ start())', `queue_dep
   'increase(http_requests_total[2m])', 'increase(http_requests_total[90s])', 'rate(http_requests_total[20s])',
   'delta(queue_depth[20s])', 'last_over_time(http_requests_total[1m])', 'max_over_time(worker_up[3m])');
 
+add('target_up', 'count_over_time(target_up[10m])', 'last_over_time(target_up[10m])', 'absent(target_up{id="gone"})',
+  'target_up offset 5m', 'changes(target_up[1h])', 'count(target_up)', 'sum(target_up) by (id)');
+add('odd_gauge', 'max_over_time(odd_gauge[5m])', 'min_over_time(odd_gauge[5m])', 'sum_over_time(odd_gauge[5m])',
+  'avg_over_time(odd_gauge[5m])', 'sum(odd_gauge)', 'max(odd_gauge)', 'min(odd_gauge)', 'avg(odd_gauge)', 'odd_gauge > 5',
+  'odd_gauge == odd_gauge', 'odd_gauge != bool 3', 'topk(1, odd_gauge)', 'bottomk(1, odd_gauge)', 'sort(odd_gauge)',
+  'quantile(0.5, odd_gauge)', 'quantile_over_time(0.5, odd_gauge[10m])', 'stddev_over_time(odd_gauge[10m])',
+  'clamp(odd_gauge, 0, 10)', 'deriv(odd_gauge[10m])', 'delta(odd_gauge[5m])', 'rate(odd_gauge[5m])', 'odd_gauge / 0',
+  'count_values("v", odd_gauge)', 'abs(odd_gauge)', 'ln(odd_gauge)', 'predict_linear(odd_gauge[10m], 60)',
+  'changes(odd_gauge[10m])', 'resets(odd_gauge[10m])', 'idelta(odd_gauge[1m])');
+add('odd_labels', 'odd_labels{text=~"gr.*"}', 'odd_labels{path=""}', 'odd_labels{path!=""}', 'odd_labels{path=~".+"}',
+  'odd_labels{path=~"/a b/.*"}', 'label_replace(odd_labels, "p", "[$1]", "path", "/a (.)/.*")',
+  'label_join(odd_labels, "both", " | ", "path", "text")', 'count by (text) (odd_labels)', '{text="grüße → ✓"}',
+  'odd_labels{nonexistent=""}', 'odd_labels{nonexistent!=""}', 'sum without (path) (odd_labels)');
+
+add('topk(scalar(count(worker_up)), queue_depth)', 'quantile(scalar(min(queue_depth)) / 10, queue_depth)',
+  'count by () (queue_depth)', 'sum without (__name__, job) (queue_depth)', '-2 ^ 2', '1 + -queue_depth',
+  'queue_depth > bool on(job, instance) group_left process_resident_memory_bytes / 4e7',
+  'last_over_time(rate(http_requests_total[5m])[10m:1m] offset 5m)', /* inner range 5m30s: the inner subquery runs at whole 2-minute times, and a 5m inner range would
+   * put its left edge on its own 1m grid (the 2.x/3.x edge) */
+  'max_over_time(max_over_time(queue_depth[5m30s:1m])[20m:2m])',
+  'rate(sum(http_requests_total)[10m:1m])', 'timestamp(max_over_time(queue_depth[10m:1m]))',
+  'sort_desc(sum by (job) (queue_depth))', 'absent(sum(nonexistent))', 'sum(nonexistent)', 'count(nonexistent) or vector(0)',
+  'histogram_quantile(0.5, sum by (le) (rate(odd_gauge[5m])))', 'rate(http_requests_total[24h])', 'increase(traces_spanmetrics_calls_total[3h])',
+  'avg_over_time(http_requests_total[1m] @ end())', 'queue_depth @ start() - queue_depth', 'round(odd_gauge / 3)',
+  'floor(-odd_gauge / 4)', 'sum by (job) (rate(http_requests_total[5m])) > bool 10 * on() group_left scalar(sum(queue_depth))');
+/* Queries both must refuse, with the same errorType. */
+add('queue_depth + on(job) queue_depth', 'rate(queue_depth)', 'sum(rate(queue_depth[5m]))[10m]', 'queue_depth{job=~"("}',
+  'histogram_quantile("a", queue_depth)', 'label_replace(queue_depth, "a-b", "x", "job", ".*")', 'nonexistent_function(queue_depth)',
+  'queue_depth offset', 'sum by (job) (queue_depth) / on(instance) queue_depth', 'topk(1, queue_depth) by (job) by (x)');
+
 /* OTEL-LGTM-Skills style rule and dashboard expressions. */
 add('sum(rate(traces_spanmetrics_calls_total{status_code="STATUS_CODE_OK"}[24h])) by (test_id) / sum(rate(traces_spanmetrics_calls_total[24h])) by (test_id)',
   'sum by (test_id) (rate(traces_spanmetrics_calls_total{status_code="STATUS_CODE_OK"}[1h])) / sum by (test_id) (rate(traces_spanmetrics_calls_total[1h]))',
@@ -515,7 +585,15 @@ const INSTANTS = [3 * 60 + 13, 35 * 60 + 13, 65 * 60 + 13, 101 * 60 + 43, 132 * 
 /* The second grid (15 s steps over the last 40 minutes of data and beyond its end) is used for
  * queries without subqueries: a 15 s step would put default-step subquery points on range edges. */
 const RANGES = [{ start: T0 / 1000 + 10 * 60 + 13, end: T0 / 1000 + 134 * 60 + 13, step: 60 },
-  { start: T0 / 1000 + 100 * 60 + 13, end: T0 / 1000 + 145 * 60 + 13, step: 15, noSubquery: true }];
+  { start: T0 / 1000 + 100 * 60 + 13, end: T0 / 1000 + 145 * 60 + 13, step: 15, noSubquery: true },
+  { start: T0 / 1000 + 1, end: T0 / 1000 + 140 * 60, step: 37, noSubquery: true }];
+
+const stats = { compared: 0, nonEmpty: 0, bothFailed: 0 };
+function count(b) {
+  stats.compared++;
+  if (b.status !== 'success') stats.bothFailed++;
+  else if (!Array.isArray(b.data.result) || b.data.result.length > 0) stats.nonEmpty++;
+}
 
 const seen = new Set();
 for (const expr of Q) {
@@ -530,6 +608,7 @@ for (const expr of Q) {
       const params = { query: expr, time: String(t) };
       const [a, b] = await Promise.all([query(ssPort, '/api/v1/query', params),
         query(promPort, '/api/v1/query', { ...params, query: promExpr })]);
+      count(b);
       for (const d of diff(a, b, ties)) problems.push(`instant time=${t}: ${d}`);
     }
     for (const RANGE of RANGES) {
@@ -538,6 +617,7 @@ for (const expr of Q) {
       const params = { query: expr, start: String(RANGE.start), end: String(RANGE.end), step: String(RANGE.step) };
       const [a, b] = await Promise.all([query(ssPort, '/api/v1/query_range', params),
         query(promPort, '/api/v1/query_range', { ...params, query: promExpr })]);
+      count(b);
       for (const d of diff(a, b, ties)) problems.push(`range start=${RANGE.start} end=${RANGE.end} step=${RANGE.step}: ${d}`);
     }
     if (problems.length > 0) {
@@ -557,4 +637,67 @@ test('data loaded identically (series and sample counts)', async () => {
       query(promPort, '/api/v1/query', { query: expr, time: t })]);
     assert.deepEqual(diff(a, b), [], expr);
   }
+});
+
+/* At the edges themselves: Skillscope must answer the 3.x way. 3.x windows are left-open, (t-r, t];
+ * 2.42's are closed, [t-r, t]. With millisecond timestamps, 2.42 answers 3.x's x[5m] when asked
+ * x[299999ms], so at times where a sample sits exactly on the left edge Prometheus gets the window
+ * 1 ms shorter (for functions that do not divide by the range). Subqueries likewise: 3.x's [10m:1m]
+ * at a whole minute is 2.42's [599999ms:1m]. */
+const EDGE = [
+  ['count_over_time(queue_depth[5m])', 'count_over_time(queue_depth[299999ms])'],
+  ['max_over_time(http_requests_total[5m])', 'max_over_time(http_requests_total[299999ms])'],
+  ['min_over_time(http_requests_total[1h])', 'min_over_time(http_requests_total[3599999ms])'],
+  ['sum_over_time(queue_depth[1m])', 'sum_over_time(queue_depth[59999ms])'],
+  ['changes(queue_depth[10m])', 'changes(queue_depth[599999ms])'],
+  ['resets(http_requests_total[1h])', 'resets(http_requests_total[3599999ms])'],
+];
+/* Sample-aligned instants: a sample sits exactly r before each (r = 1m, 5m, 10m, 1h). */
+const EDGE_TIMES = [40, 200, 333].map((k) => (T0 + OFFSET_MS + k * STEP_MS) / 1000);
+for (const [expr, promExpr] of EDGE) {
+  if (!promExpr) continue;
+  test(`edge (3.x left-open window): ${expr}`, async () => {
+    const problems = [];
+    const r = /\[(\d+)([mh])\]/.exec(expr);
+    const rangeS = Number(r[1]) * (r[2] === 'h' ? 3600 : 60);
+    for (const t0 of EDGE_TIMES) {
+      const t = (t0 + rangeS).toFixed(3);
+      const [a, b] = await Promise.all([query(ssPort, '/api/v1/query', { query: expr, time: t }),
+        query(promPort, '/api/v1/query', { query: promExpr, time: t })]);
+      count(b);
+      for (const d of diff(a, b)) problems.push(`instant time=${t}: ${d}`);
+    }
+    if (problems.length > 0) assert.fail(`MISMATCH ${expr} (prometheus ran: ${promExpr})\n  ${problems.slice(0, 8).join('\n  ')}`);
+    /* The times really are edges: 2.42 given the same query counts the edge sample in. */
+    const t = (EDGE_TIMES[0] + rangeS).toFixed(3);
+    const [a, b] = await Promise.all([query(ssPort, '/api/v1/query', { query: expr, time: t }),
+      query(promPort, '/api/v1/query', { query: expr, time: t })]);
+    if (/^(count|sum|min)_over_time/.test(expr)) assert.ok(diff(a, b).length > 0, `time ${t} is no edge for ${expr}`);
+  });
+}
+test('edge (3.x left-open subquery range): sum_over_time(queue_depth[10m:1m])', async () => {
+  const problems = [];
+  for (const m of [30, 77, 121]) {
+    const t = String(T0 / 1000 + m * 60);
+    const [a, b] = await Promise.all([
+      query(ssPort, '/api/v1/query', { query: 'sum_over_time(queue_depth[10m:1m])', time: t }),
+      query(promPort, '/api/v1/query', { query: 'sum_over_time(queue_depth[599999ms:1m])', time: t })]);
+    count(b);
+    for (const d of diff(a, b)) problems.push(`instant time=${t}: ${d}`);
+  }
+  if (problems.length > 0) assert.fail(`MISMATCH\n  ${problems.slice(0, 8).join('\n  ')}`);
+});
+
+/* The comparator itself must see differences: Skillscope's answer against a different Prometheus one. */
+test('comparator detects value, label and presence differences', async () => {
+  const t = String(T0 / 1000 + 3600 + 13);
+  const pairs = [['queue_depth', 'queue_depth * 1.000001'], ['queue_depth', 'label_replace(queue_depth, "x", "y", "", "")'],
+    ['queue_depth', 'queue_depth{job="api"}'], ['rate(http_requests_total[5m])', 'rate(http_requests_total[5m] offset 15s)']];
+  for (const [x, y] of pairs) {
+    const [a, b] = await Promise.all([query(ssPort, '/api/v1/query', { query: x, time: t }),
+      query(promPort, '/api/v1/query', { query: y, time: t })]);
+    assert.ok(diff(a, b).length > 0, `no difference found between ${x} and ${y}`);
+  }
+  console.log(`# answers compared: ${stats.compared}, non-empty: ${stats.nonEmpty}, both failed: ${stats.bothFailed}`);
+  assert.ok(stats.nonEmpty > stats.compared * 0.8, 'most answers must be non-empty');
 });

@@ -12,7 +12,8 @@
  * spec requires of senders.
  *
  * API: encodeWriteRequest(series) -> Buffer; send(url, series) -> Promise<{status, body}>, where
- * series = [{labels: {__name__: 'x', a: 'b'}, samples: [[timestampMs, value], ...]}].
+ * series = [{labels: {__name__: 'x', a: 'b'}, samples: [[timestampMs, value], ...]}]; a value of
+ * STALE ('stale') sends the staleness marker 0x7ff0000000000002.
  */
 
 const snappy = require('snappyjs');
@@ -43,11 +44,15 @@ function encodeLabel(name, value) {
   return out;
 }
 
+/* Prometheus' staleness marker, bit-exact (a NaN whose payload a JS number would not keep). */
+const STALE = 'stale';
+
 function encodeSample(ts, value) {
   const out = [];
   tag(out, 1, 1);
   const d = Buffer.alloc(8);
-  d.writeDoubleLE(value, 0);
+  if (value === STALE) d.writeBigUInt64LE(0x7ff0000000000002n, 0);
+  else d.writeDoubleLE(value, 0);
   for (const b of d) out.push(b);
   tag(out, 2, 0);
   varint(out, ts);
@@ -83,4 +88,4 @@ async function send(url, series) {
   return { status: res.status, body: await res.text() };
 }
 
-module.exports = { encodeWriteRequest, send };
+module.exports = { encodeWriteRequest, send, STALE };

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Interop tests: the OpenTelemetry JS SDK exporters (http/json and http/protobuf) against the real
-# ./skillscope (built by make; nothing is built here). Installs node_modules from package-lock.json
-# when missing, runs the node:test suite, prints "N passed, N failed" and exits non-zero on failure.
-# Env: SKILLSCOPE_BIN (default ./skillscope), INTEROP_KEEP=1 keeps the server's temp dir.
+# Interop tests against the real ./skillscope (built by make; nothing is built here):
+#   otel_sdk.test.js   the OpenTelemetry JS SDK exporters (http/json and http/protobuf);
+#   prom_diff.test.js  PromQL answers compared with the real Prometheus (Debian package `prometheus`,
+#                      installed with apt-get when missing) over the same remote-written data.
+# Installs node_modules from package-lock.json when missing, runs the node:test suites, prints
+# "N passed, N failed" and exits non-zero on failure.
+# Env: SKILLSCOPE_BIN (default ./skillscope), PROMETHEUS_BIN (default prometheus from PATH),
+# INTEROP_KEEP=1 keeps the servers' temp dirs, INTEROP_TESTS="file.test.js ..." runs only those.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -12,10 +16,24 @@ if [ ! -x "$SKILLSCOPE_BIN" ]; then
   echo "0 passed, 1 failed"
   exit 1
 fi
-if [ ! -d "$here/node_modules/@opentelemetry/sdk-metrics" ]; then
+if [ ! -d "$here/node_modules/@opentelemetry/sdk-metrics" ] || [ ! -d "$here/node_modules/snappyjs" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || {
     echo "FAIL setup: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
+tests=${INTEROP_TESTS:-otel_sdk.test.js prom_diff.test.js}
+case " $tests " in
+*" prom_diff.test.js "*)
+  if [ -z "${PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null 2>&1; then
+    # Debian's package; note that on a host with systemd its postinst also starts the
+    # prometheus service on :9090. The test itself starts its own instance on a free port.
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "prometheus not found: running '$sudo apt-get install -y prometheus'"
+    $sudo apt-get install -y prometheus || {
+      echo "FAIL setup: apt-get install -y prometheus failed"; echo "0 passed, 1 failed"; exit 1; }
+  fi
+  ;;
+esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/skillscope-interop.XXXXXX")
 export SKILLSCOPE_INTEROP_TMP=$tmp SKILLSCOPE_INTEROP_PIDS=$tmp/pids
 : >"$SKILLSCOPE_INTEROP_PIDS"
@@ -23,7 +41,7 @@ cleanup() {
   local pid
   while read -r pid; do
     [ -n "$pid" ] || continue
-    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q skillscope; then
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eq 'skillscope|prometheus'; then
       kill -9 "$pid" 2>/dev/null
     fi
   done <"$SKILLSCOPE_INTEROP_PIDS"
@@ -33,7 +51,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cd "$here"
-node --test --test-concurrency=1 --test-reporter=tap otel_sdk.test.js | tee "$tmp/out.tap"
+# shellcheck disable=SC2086 # $tests is a list of file names
+node --test --test-concurrency=1 --test-reporter=tap $tests | tee "$tmp/out.tap"
 rc=${PIPESTATUS[0]}
 pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$tmp/out.tap" | tail -1)
 fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$tmp/out.tap" | tail -1)
