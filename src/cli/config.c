@@ -24,7 +24,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 
-enum kind { K_STR, K_PORT, K_DURATION, K_SIZE, K_FSYNC, K_LEVEL, K_FILE };
+enum kind { K_STR, K_PORT, K_DURATION, K_SIZE, K_COUNT, K_FSYNC, K_LEVEL, K_FILE };
 
 typedef struct opt {
     const char *flag; /* without "--" */
@@ -62,6 +62,12 @@ static const opt_t opts[] = {
     {"cors-origin", "SKILLSCOPE_CORS_ORIGIN", "cors_origin", "ORIGIN",
      "Access-Control-Allow-Origin for browsers (default *, \"\" = no CORS)", K_STR,
      offsetof(config_t, cors_origin)},
+    {"query.timeout", "SKILLSCOPE_QUERY_TIMEOUT", "query_timeout", "DURATION",
+     "maximum time a PromQL query may take (default 2m, 0 = no limit)", K_DURATION,
+     offsetof(config_t, query_timeout_ms)},
+    {"query.max-samples", "SKILLSCOPE_QUERY_MAX_SAMPLES", "query_max_samples", "N",
+     "maximum samples a single query may load into memory (default 50000000)", K_COUNT,
+     offsetof(config_t, query_max_samples)},
     {"config", "SKILLSCOPE_CONFIG", NULL, "FILE", "YAML configuration file", K_FILE,
      offsetof(config_t, config_file)},
 };
@@ -90,6 +96,8 @@ void config_init(config_t *c)
     c->wal_fsync = WAL_FSYNC_BATCH;
     c->log_level = LOG_INFO;
     c->cors_origin = "*";
+    c->query_timeout_ms = 2 * 60 * 1000;
+    c->query_max_samples = 50000000;
 }
 
 void config_deinit(config_t *c)
@@ -155,6 +163,16 @@ static int set_value(config_t *c, const opt_t *o, const char *v, const char *src
         if (size_parse_bytes(s, &b, &e) != 0)
             return err_set(err, ERR_INVAL, "%s: %s", src, e.msg);
         *(uint64_t *)field = b;
+        return 0;
+    }
+    case K_COUNT: {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (!v[0] || *end || errno || v[0] == '-' || n == 0)
+            return err_set(err, ERR_INVAL, "%s: invalid count \"%s\" (want a positive integer)",
+                           src, v);
+        *(uint64_t *)field = (uint64_t)n;
         return 0;
     }
     case K_FSYNC:

@@ -45,7 +45,9 @@ typedef struct config {
     wal_fsync_mode_t wal_fsync;
     int log_level; /* LOG_* */
     const char *cors_origin;
-    const char *config_file; /* NULL when none */
+    int64_t query_timeout_ms;   /* PromQL evaluation time limit; 0 = none */
+    uint64_t query_max_samples; /* samples one query may hold in memory */
+    const char *config_file;    /* NULL when none */
 
     arena_t arena;        /* the strings above */
     yaml_document_t yaml; /* valid when has_yaml */

@@ -88,6 +88,7 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
         return rc;
     if ((rc = remote_write_register(s->http, s->db, err)) != 0)
         return rc;
+    api_set_limits(s->cfg->query_timeout_ms, s->cfg->query_max_samples);
     if ((rc = api_register(s->http, s->db, err)) != 0)
         return rc;
     if ((rc = home_register(s->http, "main")) != 0)

@@ -1,7 +1,8 @@
 /*
  * api.h - the read APIs on the main HTTP port, in the shapes of the systems Skillscope replaces:
- *   Prometheus  /api/v1/{query,query_range,series,labels,label/<name>/values,metadata,
- *               query_exemplars,status/buildinfo}                       (prom_api.c)
+ *   Prometheus  /api/v1/{query,query_range,format_query,series,labels,label/<name>/values,
+ *               metadata,query_exemplars,status/{buildinfo,runtimeinfo,flags},targets,rules,
+ *               alerts}                                                  (prom_api.c, api.c)
  *   Loki        /loki/api/v1/{query_range,query,labels,label/<name>/values,series} (loki_api.c)
  *   Tempo       /api/traces/<id>, /api/v2/traces/<id>, /api/echo         (tempo_api.c)
  *   Skillscope  /api/skillscope/dump (stored items as JSON lines, for `skillscope dump`)
@@ -12,9 +13,9 @@
  * series and samples from the store and write JSON straight into the body with jw_*, holding only
  * what a response shape forces them to group (Loki streams, Tempo resource/scope groups).
  *
- * Query languages: until the PromQL and LogQL engines land, /api/v1/query and query_range answer
- * plain series selectors (`foo{a="b"}`, and `foo{a="b"}[5m]` for instant queries) and the Loki
- * endpoints plain stream selectors (`{service_name="x"}`); anything else is a 400 saying so.
+ * Query languages: /api/v1/query and query_range run PromQL (query/promql.h) within the limits
+ * set by api_set_limits. Until the LogQL engine lands, the Loki endpoints answer plain stream
+ * selectors (`{service_name="x"}`); anything else is a 400 saying so.
  */
 #ifndef QUERY_API_H
 #define QUERY_API_H
@@ -32,6 +33,11 @@
 
 /* Registers every route above on all of srv's listeners. db must outlive srv. */
 int api_register(http_server_t *srv, db_t *db, err_t *err);
+
+/* Limits of /api/v1/query and query_range (--query.timeout, --query.max-samples): timeout_ms 0 =
+ * none (a request's `timeout` parameter can only lower it), max_samples 0 = the default 50M.
+ * Process-wide; call before serving. Defaults: 2m and 50M. */
+void api_set_limits(int64_t timeout_ms, uint64_t max_samples);
 
 /* ---- handler cores ---- */
 

@@ -211,6 +211,15 @@ static bool parse_match_sets(const api_in_t *in, api_out_t *out, bool prefix, ma
 
 #define DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
 
+static int64_t g_timeout_ms = DEFAULT_TIMEOUT_MS;
+static uint64_t g_max_samples; /* 0 = the engine's default */
+
+void api_set_limits(int64_t timeout_ms, uint64_t max_samples)
+{
+    g_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    g_max_samples = max_samples;
+}
+
 /* timeout and lookback_delta, validated as Prometheus does. */
 static bool query_opts(const api_in_t *in, api_out_t *out, pq_opts_t *o)
 {
@@ -218,15 +227,19 @@ static bool query_opts(const api_in_t *in, api_out_t *out, pq_opts_t *o)
     int64_t ns;
     promql_opts_default(o);
     o->lookback_ms = LOOKBACK_MS;
-    o->timeout_ms = DEFAULT_TIMEOUT_MS;
+    o->timeout_ms = g_timeout_ms;
+    if (g_max_samples)
+        o->max_samples = g_max_samples;
     str_t to = params_get(&in->params, "timeout");
     if (to.len) {
         if (params_prom_duration(to, &ns, &err) != 0) {
             invalid_param(out, "timeout", &err);
             return false;
         }
-        if (ns / NS_PER_MS > 0 && ns / NS_PER_MS < o->timeout_ms)
-            o->timeout_ms = ns / NS_PER_MS;
+        /* Sub-millisecond timeouts round up to 1ms rather than meaning "no limit". */
+        int64_t ms = ns > 0 ? (ns + NS_PER_MS - 1) / NS_PER_MS : 0;
+        if (ms > 0 && (o->timeout_ms == 0 || ms < o->timeout_ms))
+            o->timeout_ms = ms;
     }
     str_t lb = params_get(&in->params, "lookback_delta");
     if (lb.len) {
@@ -269,6 +282,20 @@ static void eval_error(api_out_t *out, int rc, const err_t *err)
     default:
         internal_error(out, err, rc);
     }
+}
+
+/* The engine bounds the samples it holds per step; a result holding more points than the limit
+ * (a range selector over many samples) is refused the same way, as Prometheus counts those too. */
+static int check_result_size(const pq_result_t *r, const pq_opts_t *o, err_t *err)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < r->n_series; i++)
+        total += r->series[i].n_points;
+    if (o->max_samples && total > o->max_samples)
+        return err_set(err, ERR_TOOBIG,
+                       "query processing would load too many samples into memory in query "
+                       "execution");
+    return 0;
 }
 
 static void write_str_array(jw_t *w, const char *key, char **v, const char *extra)
@@ -347,6 +374,8 @@ void prom_api_query(db_t *db, const api_in_t *in, api_out_t *out)
     memset(&r, 0, sizeof r);
     int rc = promql_eval_instant(db, n, t, &o, in->a, &r, &err);
     promql_free(n);
+    if (rc == 0)
+        rc = check_result_size(&r, &o, &err);
     if (rc != 0) {
         eval_error(out, rc, &err);
         return;
@@ -431,6 +460,8 @@ void prom_api_query_range(db_t *db, const api_in_t *in, api_out_t *out)
     memset(&r, 0, sizeof r);
     int rc = promql_eval_range(db, n, start, end, step, &o, in->a, &r, &err);
     promql_free(n);
+    if (rc == 0)
+        rc = check_result_size(&r, &o, &err);
     if (rc != 0) {
         eval_error(out, rc, &err);
         return;

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import R  # noqa: E402
 
-SUITES = ['cli', 'ingest_read', 'claude_code', 'bad_input', 'crash']
+SUITES = ['cli', 'ingest_read', 'claude_code', 'bad_input', 'query_bad_input', 'crash']
 
 
 def main(argv):

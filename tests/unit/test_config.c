@@ -16,10 +16,11 @@
 #include "web/status.h"
 
 static const char *env_names[] = {
-    "SKILLSCOPE_DATA_DIR",       "SKILLSCOPE_LISTEN",         "SKILLSCOPE_HTTP_PORT",
-    "SKILLSCOPE_OTLP_HTTP_PORT", "SKILLSCOPE_OTLP_GRPC_PORT", "SKILLSCOPE_RETENTION",
-    "SKILLSCOPE_RETENTION_SIZE", "SKILLSCOPE_WAL_FSYNC",      "SKILLSCOPE_LOG_LEVEL",
-    "SKILLSCOPE_CORS_ORIGIN",    "SKILLSCOPE_CONFIG",
+    "SKILLSCOPE_DATA_DIR",          "SKILLSCOPE_LISTEN",         "SKILLSCOPE_HTTP_PORT",
+    "SKILLSCOPE_OTLP_HTTP_PORT",    "SKILLSCOPE_OTLP_GRPC_PORT", "SKILLSCOPE_RETENTION",
+    "SKILLSCOPE_RETENTION_SIZE",    "SKILLSCOPE_WAL_FSYNC",      "SKILLSCOPE_LOG_LEVEL",
+    "SKILLSCOPE_CORS_ORIGIN",       "SKILLSCOPE_CONFIG",         "SKILLSCOPE_QUERY_TIMEOUT",
+    "SKILLSCOPE_QUERY_MAX_SAMPLES",
 };
 
 static void clear_env(void)
@@ -74,6 +75,41 @@ TEST(defaults)
     CHECK(c.config_file == NULL);
     CHECK(config_yaml(&c) == NULL);
     CHECK(config_yaml_get(&c, "scrape_configs") == NULL);
+    config_deinit(&c);
+}
+
+TEST(query_limits)
+{
+    clear_env();
+    config_t c;
+    err_t err;
+    CHECK_OK(load(&c, &err, NULL));
+    CHECK_EQ_INT(c.query_timeout_ms, 2 * 60 * 1000);
+    CHECK_EQ_U64(c.query_max_samples, 50000000);
+    config_deinit(&c);
+    CHECK_OK(load(&c, &err, "--query.timeout", "30s", "--query.max-samples=1000", NULL));
+    CHECK_EQ_INT(c.query_timeout_ms, 30000);
+    CHECK_EQ_U64(c.query_max_samples, 1000);
+    config_deinit(&c);
+    CHECK_OK(load(&c, &err, "--query.timeout", "0", NULL));
+    CHECK_EQ_INT(c.query_timeout_ms, 0);
+    config_deinit(&c);
+    const char *yaml = write_file("q.yaml", "query_timeout: 1m\nquery_max_samples: 7\n");
+    setenv("SKILLSCOPE_QUERY_MAX_SAMPLES", "9", 1);
+    CHECK_OK(load(&c, &err, "--config", yaml, NULL));
+    CHECK_EQ_INT(c.query_timeout_ms, 60000);
+    CHECK_EQ_U64(c.query_max_samples, 9);
+    config_deinit(&c);
+    clear_env();
+    CHECK_EQ_INT(load(&c, &err, "--query.max-samples", "lots", NULL), ERR_INVAL);
+    CHECK_EQ_STR(err.msg, "--query.max-samples: invalid count \"lots\" (want a positive integer)");
+    config_deinit(&c);
+    CHECK_EQ_INT(load(&c, &err, "--query.max-samples", "-5", NULL), ERR_INVAL);
+    config_deinit(&c);
+    CHECK_EQ_INT(load(&c, &err, "--query.max-samples", "0", NULL), ERR_INVAL);
+    config_deinit(&c);
+    CHECK_EQ_INT(load(&c, &err, "--query.timeout", "soon", NULL), ERR_INVAL);
+    CHECK(strstr(err.msg, "--query.timeout: invalid duration \"soon\"") == err.msg);
     config_deinit(&c);
 }
 
