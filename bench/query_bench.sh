@@ -67,4 +67,4 @@ echo "skillscope :$SS_PORT pid $SS_PID, prometheus :$PROM_PORT pid $PROM_PID, vi
 SS_PORT=$SS_PORT PROM_PORT=$PROM_PORT VM_PORT=$VM_PORT SS_PID=$SS_PID PROM_PID=$PROM_PID VM_PID=$VM_PID \
 	SS_DIR="$TMP/ss" PROM_DIR="$TMP/prom" VM_DIR="$TMP/vm" \
 	node --max-old-space-size=4096 bench/query_bench.js
-echo "versions: $(prometheus --version 2>&1 | head -1); $(victoria-metrics --version 2>&1 | head -1)" >&2
+echo "versions: $(prometheus --version 2>&1 | head -1); victoria-metrics $(dpkg-query -W -f="${Version}" victoria-metrics 2>/dev/null)" >&2
