@@ -636,6 +636,8 @@ void pql_quote(buf_t *out, str_t s)
     buf_putc(out, '"');
 }
 
+#define DURATION_MAX_MS (INT64_MAX / 1000000)
+
 int pql_parse_duration(str_t s, int64_t *ms, char *msg)
 {
     static const struct {
@@ -677,7 +679,9 @@ int pql_parse_duration(str_t s, int64_t *ms, char *msg)
         if (u < 0)
             goto bad;
         next_unit = u + 1;
-        if (v > INT64_MAX / units[u].mult || total > INT64_MAX - v * units[u].mult)
+        /* Prometheus keeps durations in Go's time.Duration (int64 nanoseconds): anything past
+         * ~292 years is "out of range" there, so it is here too, although we count in ms. */
+        if (v > DURATION_MAX_MS / units[u].mult || total > DURATION_MAX_MS - v * units[u].mult)
             goto range;
         total += v * units[u].mult;
     }

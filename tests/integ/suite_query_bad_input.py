@@ -134,12 +134,17 @@ def run():
         expect(srv, 'regex bomb range %r' % expr, QR, qr('count(%s)' % expr), 200, None, '')
 
     # ---- absurd ranges ----
-    # Prometheus refuses durations past Go's 292 years (time.Duration overflow) at parse time; the
-    # engine keeps milliseconds and accepts them. Either way the answer must be prompt.
-    expect(srv, 'range x[100000y]', Q, q('count_over_time(qbad_long[100000y])'), 200, None, '')
+    # Durations past Go's ~292 years (time.Duration overflow) are refused at parse time, as
+    # Prometheus does.
+    expect(srv, 'range x[100000y]', Q, q('count_over_time(qbad_long[100000y])'), 400, 'bad_data',
+           'duration out of range')
     expect(srv, 'range x[0s]', Q, q('qbad_long[0s]'), 400, 'bad_data', 'parse error')
-    expect(srv, 'rate over 5000y', Q, q('rate(qbad_long[5000y])'), 200, None, '')
-    expect(srv, 'offset 100000y', Q, q('qbad_long offset 100000y'), 200, None, '')
+    expect(srv, 'rate over 5000y', Q, q('rate(qbad_long[5000y])'), 400, 'bad_data',
+           'duration out of range')
+    expect(srv, 'rate over 200y (in range, answered promptly)', Q, q('rate(qbad_long[200y])'),
+           200, None, '')
+    expect(srv, 'offset 100000y', Q, q('qbad_long offset 100000y'), 400, 'bad_data',
+           'duration out of range')
     expect(srv, 'range x[9999999999999y]', Q, q('qbad_long[9999999999999y]'), 400, 'bad_data',
            'parse error')
     expect(srv, 'subquery step 1ms over 1y', Q, q('max_over_time(qbad_long[1y:1ms])'), 422,

@@ -445,6 +445,8 @@ TEST(promql_parse_errors)
         {"info(rate(x[5m]), target_info{foo=\"bar\"})",
          "1:19: parse error: expected label selectors only, got vector selector instead"},
         {"foo offset 9.5e10", "1:12: parse error: duration out of range"},
+        {"foo[100000y]", "1:5: parse error: duration out of range"},
+        {"foo offset 293y", "1:12: parse error: duration out of range"},
         {"foo[5m] anchored", "1:1: parse error: anchored modifier is experimental and not "
                              "enabled"},
         {"foo[5m+1m]", "1:5: parse error: experimental duration expression is not enabled"},
