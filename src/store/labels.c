@@ -347,6 +347,55 @@ static void mctx_init(void)
     }
 }
 
+/*
+ * RE2 (and so Prometheus) refuses repetition counts above 1000 ("a{1001}"), which PCRE2 accepts;
+ * a count like that also multiplies the compiled size. Returns the offset of the offending '{',
+ * or -1. Escaped characters and character classes are skipped; a '{' that does not start a
+ * well-formed {n}, {n,} or {n,m} is a literal, as in both engines.
+ */
+static long repeat_over_limit(str_t re)
+{
+    const char *p = re.ptr;
+    size_t n = re.len;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\') {
+            i++;
+            continue;
+        }
+        if (p[i] == '[') { /* character class: up to the closing ']' (a leading ']' is literal) */
+            size_t j = i + 1;
+            if (j < n && p[j] == '^')
+                j++;
+            if (j < n && p[j] == ']')
+                j++;
+            while (j < n && p[j] != ']')
+                j += p[j] == '\\' ? 2 : 1;
+            i = j;
+            continue;
+        }
+        if (p[i] != '{')
+            continue;
+        size_t j = i + 1;
+        unsigned long a = 0, b = 0;
+        bool digits_a = false, digits_b = false, comma = false;
+        for (; j < n && p[j] >= '0' && p[j] <= '9'; j++, digits_a = true)
+            if (a <= 100000) /* saturate: any longer count is over the limit anyway */
+                a = a * 10 + (unsigned long)(p[j] - '0');
+        if (j < n && p[j] == ',') {
+            comma = true;
+            j++;
+            for (; j < n && p[j] >= '0' && p[j] <= '9'; j++, digits_b = true)
+                if (b <= 100000)
+                    b = b * 10 + (unsigned long)(p[j] - '0');
+        }
+        if (!digits_a || j >= n || p[j] != '}')
+            continue; /* not a repetition: a literal '{' */
+        if (a > 1000 || (comma && digits_b && b > 1000))
+            return (long)i;
+    }
+    return -1;
+}
+
 int matcher_init(matcher_t *m, match_type_t type, str_t name, str_t value, err_t *err)
 {
     memset(m, 0, sizeof *m);
@@ -355,6 +404,12 @@ int matcher_init(matcher_t *m, match_type_t type, str_t name, str_t value, err_t
     m->value = value;
     if (type != MATCH_RE && type != MATCH_NRE)
         return 0;
+    long rep = repeat_over_limit(value);
+    if (rep >= 0)
+        return err_set(err, ERR_PARSE,
+                       "invalid regular expression \"%.*s\" at offset %ld: invalid repeat count "
+                       "(at most 1000, as in RE2)",
+                       STR_FMT(value), rep);
     pthread_once(&g_mctx_once, mctx_init);
     int ec;
     PCRE2_SIZE eoff;

@@ -132,6 +132,9 @@ def run():
                  'count({__name__=~"(.*)*x", path=~"(a|a)*$"})']:
         expect(srv, 'regex bomb %r' % expr, Q, q(expr), 200, None, '')
         expect(srv, 'regex bomb range %r' % expr, QR, qr('count(%s)' % expr), 200, None, '')
+    # RE2, and so Prometheus, refuse repetition counts over 1000; PCRE2 alone would accept them.
+    expect(srv, 'regex repeat count over 1000', Q, q('qbad_long{path=~"a{1001}"}'), 400,
+           'bad_data', 'invalid repeat count')
 
     # ---- absurd ranges ----
     # Durations past Go's ~292 years (time.Duration overflow) are refused at parse time, as

@@ -152,6 +152,33 @@ TEST(regex_errors_and_limits)
     matcher_deinit(&m);
 }
 
+/* RE2 caps repetition counts at 1000; PCRE2 alone would accept a{1001}. */
+TEST(regex_repeat_count_limit)
+{
+    static const struct {
+        const char *re;
+        bool ok;
+    } cases[] = {
+        {"a{1000}", true},         {"a{1001}", false},      {"a{2,1001}", false},
+        {"a{1001,}", false},       {"(ab){0,1000}", true},  {"\\{1001}", true},
+        {"[{1001}]", true},        {"[]{1001}]", true},     {"a{x1001}", true},
+        {"a{99999999999}", false}, {"x[\\]]{1001}", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        matcher_t m;
+        err_t err;
+        int rc = matcher_init(&m, MATCH_RE, STR("x"), str_cstr(cases[i].re), &err);
+        if (cases[i].ok) {
+            if (rc != 0)
+                test_fail_at(__FILE__, __LINE__, "%s: refused: %s", cases[i].re, err.msg);
+        } else if (rc != ERR_PARSE || !strstr(err.msg, "invalid repeat count")) {
+            test_fail_at(__FILE__, __LINE__, "%s: accepted (rc %d)", cases[i].re, rc);
+        }
+        if (rc == 0)
+            matcher_deinit(&m);
+    }
+}
+
 TEST(matcher_types_and_empty)
 {
     matcher_t m;
