@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "base/fmtnum.h"
+#include "base/utf8.h"
 
 void jw_init(jw_t *w, buf_t *b)
 {
@@ -48,38 +49,6 @@ void jw_end(jw_t *w)
 
 static const char hex[] = "0123456789abcdef";
 
-static size_t utf8_valid_len(const uint8_t *p, const uint8_t *end)
-{
-    uint8_t c = p[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 void json_escape(buf_t *b, str_t s)
 {
     if (!s.len)
@@ -94,7 +63,8 @@ void json_escape(buf_t *b, str_t s)
             break;
         uint8_t c = *p;
         if (c >= 0x80) {
-            size_t n = utf8_valid_len(p, end);
+            uint32_t cp;
+            size_t n = utf8_decode(p, end, &cp);
             if (n) {
                 buf_append(b, p, n);
                 p += n;

@@ -8,6 +8,7 @@
  */
 #include "proto/pbwire.h"
 
+#include "base/utf8.h"
 #include "base/varint.h"
 
 const char *pb_wire_name(int wire)
@@ -171,57 +172,7 @@ long pb_packed_varint_count(const uint8_t *p, size_t n)
     return run ? -1 : count;
 }
 
-bool pb__utf8_valid_slow(const uint8_t *p, size_t n)
-{
-    if (!n)
-        return true;
-    const uint8_t *end = p + n;
-    while (p < end) {
-        /* ASCII fast path, eight bytes at a time */
-        while (end - p >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            p += 8;
-        }
-        if (p >= end)
-            break;
-        uint8_t c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-            min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-            min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
-            return false;
-        }
-        if ((size_t)(end - p) < len)
-            return false;
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += len;
-    }
-    return true;
-}
+bool pb__utf8_valid_slow(const uint8_t *p, size_t n) { return utf8_valid(p, n); }
 
 void pb_put_bytes(buf_t *b, uint32_t num, const void *p, size_t n)
 {

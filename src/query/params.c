@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "net/http.h"
 
 #define NS_PER_S 1000000000LL
@@ -89,41 +90,6 @@ str_t params_nth(const params_t *p, const char *key, size_t nth)
 }
 
 /* ---- Go-compatible quoting and number syntax ---- */
-
-/* Decodes one UTF-8 sequence; returns its length, or 0 when invalid (then *cp is the byte). */
-static size_t utf8_decode(const uint8_t *p, const uint8_t *end, uint32_t *cp)
-{
-    uint8_t c = p[0];
-    size_t n;
-    uint32_t v;
-    *cp = c;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        v = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        v = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        v = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (p[i] & 0x3f);
-    }
-    if ((n == 2 && v < 0x80) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10ffff ||
-        (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
 
 void params_quote(buf_t *out, str_t s)
 {

@@ -18,6 +18,7 @@
 
 #include "base/fmtnum.h"
 #include "base/json.h"
+#include "base/utf8.h"
 #include "query/api.h"
 #include "query/promql.h"
 
@@ -640,40 +641,6 @@ void prom_api_labels(db_t *db, const api_in_t *in, api_out_t *out)
     label_list(db, in, out, STR_NULL);
 }
 
-static bool utf8_valid(str_t s)
-{
-    const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
-    while (p < end) {
-        uint8_t c = *p;
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0)
-            n = 2, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            n = 3, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            n = 4, cp = c & 0x07;
-        else
-            return false;
-        if ((size_t)(end - p) < n)
-            return false;
-        for (size_t i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n;
-    }
-    return true;
-}
-
 static size_t utf8_put(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -747,7 +714,7 @@ str_t prom_api_unescape_name(str_t name, arena_t *a)
 void prom_api_label_values(db_t *db, const api_in_t *in, api_out_t *out)
 {
     str_t name = prom_api_unescape_name(in->tail, in->a);
-    if (!name.len || !utf8_valid(name)) {
+    if (!name.len || !utf8_valid(name.ptr, name.len)) {
         buf_t q = BUF_INIT;
         params_quote(&q, name);
         bad_data(out, "invalid label name: %s", buf_cstr(&q));

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "base/utf8.h"
 #include "base/varint.h"
 
 #define RE_MATCH_LIMIT 1000000
@@ -159,39 +160,6 @@ labels_t labels_copy(const labels_t *ls, arena_t *a)
     return out;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0 if invalid. */
-static size_t utf8_len(const uint8_t *p, const uint8_t *end)
-{
-    uint8_t c = p[0];
-    size_t n;
-    uint32_t min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    uint32_t cp = c & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Go strconv.Quote, close enough for logs and errors: printable UTF-8 kept, the rest escaped. */
 static void quote_go(buf_t *out, str_t s)
 {
@@ -243,7 +211,8 @@ static void quote_go(buf_t *out, str_t s)
             p++;
             continue;
         }
-        size_t n = utf8_len(p, end);
+        uint32_t cp;
+        size_t n = utf8_decode(p, end, &cp);
         if (!n) {
             char x[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
             buf_append(out, x, 4);
