@@ -75,6 +75,9 @@ void cli_url_param(buf_t *b, bool *first, const char *key, str_t v);
 void cli_pidfile_path(const config_t *c, char *out, size_t cap);
 int cli_pidfile_write(const config_t *c, err_t *err);
 void cli_pidfile_remove(const config_t *c);
+/* Matches argv[*i] against --name VALUE or --name=VALUE (advancing *i past a separate value);
+ * *value is NULL when the value is missing. False when argv[*i] is another flag. */
+bool cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value);
 /* The HTTP port recorded in the pidfile by the server that wrote it, or 0. */
 int cli_pidfile_port(const config_t *c);
 /* The pid in the pidfile if that process is alive and is a skillscope server, else 0. */

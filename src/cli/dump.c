@@ -157,27 +157,6 @@ static int dump_remote(const char *server, const api_dump_opts_t *o)
     return exit_code;
 }
 
-/* --name VALUE or --name=VALUE. */
-static bool opt_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return false;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return true;
-    }
-    if (a[n] != '\0')
-        return false;
-    if (*i + 1 >= argc) {
-        *value = NULL;
-        return true;
-    }
-    *value = argv[++*i];
-    return true;
-}
-
 int cli_dump_main(int argc, char **argv)
 {
     const char *server = NULL, *dir = NULL, *start = NULL, *end = NULL;
@@ -194,13 +173,13 @@ int cli_dump_main(int argc, char **argv)
             traces = true;
             continue;
         }
-        const char **slot = opt_value(argc, argv, &i, "--server", &v)     ? &server
-                            : opt_value(argc, argv, &i, "--data-dir", &v) ? &dir
-                            : opt_value(argc, argv, &i, "--metrics", &v)  ? &metrics
-                            : opt_value(argc, argv, &i, "--logs", &v)     ? &logs
-                            : opt_value(argc, argv, &i, "--start", &v)    ? &start
-                            : opt_value(argc, argv, &i, "--end", &v)      ? &end
-                                                                          : NULL;
+        const char **slot = cli_flag_value(argc, argv, &i, "--server", &v)     ? &server
+                            : cli_flag_value(argc, argv, &i, "--data-dir", &v) ? &dir
+                            : cli_flag_value(argc, argv, &i, "--metrics", &v)  ? &metrics
+                            : cli_flag_value(argc, argv, &i, "--logs", &v)     ? &logs
+                            : cli_flag_value(argc, argv, &i, "--start", &v)    ? &start
+                            : cli_flag_value(argc, argv, &i, "--end", &v)      ? &end
+                                                                               : NULL;
         if (!slot) {
             fprintf(stderr, "skillscope dump: unknown argument \"%s\"\n", a);
             usage(stderr);

@@ -102,23 +102,6 @@ static int parse_time(const char *s, int64_t now_ms, int64_t *ms, err_t *err)
                    s);
 }
 
-/* --name VALUE or --name=VALUE; *value is NULL when the value is missing. */
-static bool flag_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return false;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return true;
-    }
-    if (a[n] != '\0')
-        return false;
-    *value = *i + 1 < argc ? argv[++*i] : NULL;
-    return true;
-}
-
 /* ---- table output ---- */
 
 static bool legacy_name(const char *s)
@@ -368,14 +351,14 @@ int cli_query_main(int argc, char **argv)
             usage(stdout);
             return CLI_EXIT_OK;
         }
-        const char **slot = flag_value(argc, argv, &i, "--time", &v)     ? &at
-                            : flag_value(argc, argv, &i, "--start", &v)  ? &start
-                            : flag_value(argc, argv, &i, "--end", &v)    ? &end
-                            : flag_value(argc, argv, &i, "--step", &v)   ? &step
-                            : flag_value(argc, argv, &i, "--server", &v) ? &server
-                            : flag_value(argc, argv, &i, "--output", &v) ? &output
-                            : flag_value(argc, argv, &i, "-o", &v)       ? &output
-                                                                         : NULL;
+        const char **slot = cli_flag_value(argc, argv, &i, "--time", &v)     ? &at
+                            : cli_flag_value(argc, argv, &i, "--start", &v)  ? &start
+                            : cli_flag_value(argc, argv, &i, "--end", &v)    ? &end
+                            : cli_flag_value(argc, argv, &i, "--step", &v)   ? &step
+                            : cli_flag_value(argc, argv, &i, "--server", &v) ? &server
+                            : cli_flag_value(argc, argv, &i, "--output", &v) ? &output
+                            : cli_flag_value(argc, argv, &i, "-o", &v)       ? &output
+                                                                             : NULL;
         if (!slot) {
             fprintf(stderr, "skillscope query: unknown flag %s (see skillscope query --help)\n", a);
             return CLI_EXIT_USAGE;
