@@ -3,7 +3,8 @@
 # interop). Dependencies come from Debian packages through pkg-config.
 
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-PKGS     := libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy
+PKGS     := libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy \
+            libnghttp2 expat
 CC       ?= cc
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
             -Wformat=2 -Wno-format-nonliteral

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config clang clang-format
   libevent-dev zlib1g-dev libzstd-dev libjansson-dev libxxhash-dev libpcre2-dev libyaml-dev
-  libsnappy-dev libnghttp2-dev
+  libsnappy-dev libnghttp2-dev libexpat1-dev
   nodejs npm curl ca-certificates python3
 )
 

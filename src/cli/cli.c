@@ -4,10 +4,11 @@
  * The command table below is the whole of dispatch: `skillscope NAME args...` calls the row's
  * main with argv shifted so argv[0] is NAME. `skillscope help NAME` is `skillscope NAME --help`.
  *
- * cli_http_get is a deliberately small blocking HTTP/1.1 client (one request, Connection: close,
- * Content-Length / chunked / read-to-close bodies, a deadline on every socket operation) for the
- * commands that talk to a running server: start's readiness wait, status, dump and query.
- * cli_url_parse splits the --server URL those commands take into host, port and path prefix.
+ * cli_http_request (and cli_http_get) is a deliberately small blocking HTTP/1.1 client (one
+ * request, Connection: close, Content-Length / chunked / read-to-close bodies, a deadline on every
+ * socket operation) for the commands that talk to a running server: start's readiness wait, status,
+ * dump, query, import. cli_url_parse splits the --server URL those commands take into host, port
+ * and path prefix.
  */
 #include "cli/cli.h"
 
@@ -273,15 +274,29 @@ static bool dechunk(buf_t *b)
 int cli_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
                  buf_t *body, err_t *err)
 {
+    return cli_http_request(host, port, "GET", path, NULL, NULL, 0, timeout_ms, status, body, err);
+}
+
+int cli_http_request(const char *host, int port, const char *method, const char *path,
+                     const char *content_type, const void *req_body, size_t req_len, int timeout_ms,
+                     int *status, buf_t *body, err_t *err)
+{
     int64_t deadline = clock_now_ms() + timeout_ms;
     int fd = dial(host, port, deadline, err);
     if (fd < 0)
         return fd;
     buf_t req = BUF_INIT; /* the path may be long: dump selectors, query expressions */
     buf_printf(&req,
-               "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: skillscope-cli\r\n"
-               "Accept: application/json\r\nConnection: close\r\n\r\n",
-               path, host, port);
+               "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: skillscope-cli\r\n"
+               "Accept: application/json\r\nConnection: close\r\n",
+               method, path, host, port);
+    if (content_type)
+        buf_printf(&req, "Content-Type: %s\r\n", content_type);
+    if (req_body || strcmp(method, "GET") != 0)
+        buf_printf(&req, "Content-Length: %zu\r\n", req_len);
+    buf_printf(&req, "\r\n");
+    if (req_len)
+        buf_append(&req, req_body, req_len);
     int rc = 0;
     for (size_t off = 0; off < buf_len(&req) && rc == 0;) {
         if ((rc = wait_fd(fd, POLLOUT, deadline, err)) != 0)

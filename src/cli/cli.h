@@ -60,6 +60,11 @@ void cli_print_endpoints(FILE *f, const config_t *c);
  * in body, or ERR_IO / ERR_TIMEOUT with err saying why (e.g. "connection refused"). */
 int cli_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
                  buf_t *body, err_t *err);
+/* The same with any method and an optional request body (Content-Length always sent for a
+ * method other than GET; content_type may be NULL). The body is borrowed for the call. */
+int cli_http_request(const char *host, int port, const char *method, const char *path,
+                     const char *content_type, const void *req_body, size_t req_len, int timeout_ms,
+                     int *status, buf_t *body, err_t *err);
 
 /* A --server URL: http://host[:port][/prefix]; the scheme is optional, https is refused. */
 typedef struct cli_url {
