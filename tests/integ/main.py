@@ -19,7 +19,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import R  # noqa: E402
 
-SUITES = ['cli', 'ingest_read', 'claude_code', 'bad_input', 'query_bad_input', 'crash']
+# Every suite_<name>.py beside this file, in name order.
+SUITES = sorted(f[len('suite_'):-len('.py')]
+                for f in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+                if f.startswith('suite_') and f.endswith('.py'))
 
 
 def main(argv):

@@ -1,3 +1,4 @@
+// needs-deb: prometheus
 'use strict';
 /*
  * prom_diff.test.js - differential test: Skillscope's PromQL engine against the real Prometheus.

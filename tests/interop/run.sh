@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Interop tests against the real ./skillscope (built by make; nothing is built here):
 #   otel_sdk.test.js   the OpenTelemetry JS SDK exporters (http/json and http/protobuf);
-#   prom_diff.test.js  PromQL answers compared with the real Prometheus (Debian package `prometheus`,
-#                      installed with apt-get when missing) over the same remote-written data.
+#   prom_diff.test.js  PromQL answers compared with the real Prometheus (Debian package `prometheus`)
+#                      over the same remote-written data;
+#   and every other *.test.js here. Each file lists the Debian packages of its peers (see below).
 # Installs node_modules from package-lock.json when missing, runs the node:test suites, prints
 # "N passed, N failed" and exits non-zero on failure.
 # Env: SKILLSCOPE_BIN (default ./skillscope), PROMETHEUS_BIN (default prometheus from PATH),
@@ -20,20 +21,24 @@ if [ ! -d "$here/node_modules/@opentelemetry/sdk-metrics" ] || [ ! -d "$here/nod
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || {
     echo "FAIL setup: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
-tests=${INTEROP_TESTS:-otel_sdk.test.js prom_diff.test.js}
-case " $tests " in
-*" prom_diff.test.js "*)
-  if [ -z "${PROMETHEUS_BIN:-}" ] && ! command -v prometheus >/dev/null 2>&1; then
-    # Debian's package; note that on a host with systemd its postinst also starts the
-    # prometheus service on :9090. The test itself starts its own instance on a free port.
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    echo "prometheus not found: running '$sudo apt-get install -y prometheus'"
-    $sudo apt-get install -y prometheus || {
-      echo "FAIL setup: apt-get install -y prometheus failed"; echo "0 passed, 1 failed"; exit 1; }
-  fi
-  ;;
-esac
+tests=${INTEROP_TESTS:-$(cd "$here" && ls ./*.test.js | sed 's|^\./||' | tr '\n' ' ')}
+# A test file names the Debian packages of the real peers it runs in a line
+#   // needs-deb: prometheus prometheus-node-exporter
+# and those missing are installed here (on a host with systemd their postinst may also start the
+# packaged service on its default port; each test starts its own instance on a free port).
+need=()
+for t in $tests; do
+  for p in $(sed -nE 's|^// needs-deb: (.*)$|\1|p' "$here/$t"); do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
+  done
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing the peers' Debian packages: ${need[*]}"
+  $sudo apt-get install -y -qq "${need[@]}" >/dev/null || {
+    echo "FAIL setup: apt-get install -y ${need[*]} failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/skillscope-interop.XXXXXX")
 export SKILLSCOPE_INTEROP_TMP=$tmp SKILLSCOPE_INTEROP_PIDS=$tmp/pids
 : >"$SKILLSCOPE_INTEROP_PIDS"
@@ -41,7 +46,7 @@ cleanup() {
   local pid
   while read -r pid; do
     [ -n "$pid" ] || continue
-    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eq 'skillscope|prometheus'; then
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eq 'skillscope|prometheus|node_exporter|victoria'; then
       kill -9 "$pid" 2>/dev/null
     fi
   done <"$SKILLSCOPE_INTEROP_PIDS"
