@@ -20,6 +20,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 
 BUILD    ?= build/release
+BIN      ?= skillscope
 ASAN     ?= build/asan
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ALIB_OBJ := $(LIB_SRC:%.c=$(ASAN)/%.o)
@@ -27,7 +28,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 .PHONY: all run test unit asan fuzz-replay fuzz integ interop format format-check deps clean check-deps bench
 
-all: skillscope
+all: $(BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -37,7 +38,7 @@ $(ASAN)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SAN) -DEXPENSIVE_CHECKS -MMD -MP -c $< -o $@
 
-skillscope: $(LIB_OBJ) $(BUILD)/src/main.o
+$(BIN): $(LIB_OBJ) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/test_unit: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o)
