@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "ingest/derived.h"
 #include "ingest/ingest.h"
 #include "ingest/remote_write.h"
 #include "net/http.h"
@@ -165,6 +166,11 @@ static int serve_run(config_t *c)
         fprintf(stderr, "skillscope serve: %s\n", err.msg);
         goto out;
     }
+    if (derived_start(s.loop, s.db, config_yaml(c), config_yaml_get(c, "span_metrics"),
+                      c->config_file, &err) != 0) {
+        fprintf(stderr, "skillscope serve: %s\n", err.msg);
+        goto out;
+    }
     watch = loop_watch_fd(s.loop, db_event_fd(s.db), on_db_event, &s);
     loop_timer_start(s.loop, MAINTAIN_INTERVAL_MS, true, on_maintain, &s);
     if (!watch) {
@@ -181,6 +187,7 @@ static int serve_run(config_t *c)
     code = CLI_EXIT_OK;
 
 out:
+    derived_stop();
     status_set_db(NULL);
     if (watch)
         loop_watch_stop(watch);

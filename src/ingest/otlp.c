@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/selfmon.h"
+#include "ingest/derived.h"
 #include "proto/otlp.h"
 
 static const char *const items[] = {"spans", "metric data points", "log records"};
@@ -50,6 +51,7 @@ int ingest_otlp_prepare(otlp_signal_t sig, otlp_enc_t enc, const uint8_t *body, 
     switch (sig) {
     case OTLP_SIGNAL_TRACES:
         convert_traces(&req.t, b, a, res);
+        derived_observe_traces(&req.t);
         break;
     case OTLP_SIGNAL_METRICS:
         convert_metrics(&req.m, b, a, res);

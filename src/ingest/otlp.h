@@ -25,7 +25,9 @@ const char *ingest_signal_name(otlp_signal_t sig);
 /*
  * Decodes body and appends its items to a new batch (*out, owned by the caller, possibly empty).
  * ERR_PARSE with err saying what is malformed; then *out is NULL. Items refused during conversion
- * are counted in res (partial success). Scratch memory comes from a; body must stay alive only
+ * are counted in res (partial success). Spans are also counted in the span metrics
+ * (ingest/derived.h) here, before the commit: a request the store then refuses with 503 and the
+ * client retries is counted twice. Scratch memory comes from a; body must stay alive only
  * during the call (the batch copies what it keeps).
  */
 int ingest_otlp_prepare(otlp_signal_t sig, otlp_enc_t enc, const uint8_t *body, size_t n,
