@@ -166,8 +166,9 @@ static int serve_run(config_t *c)
         fprintf(stderr, "skillscope serve: %s\n", err.msg);
         goto out;
     }
-    if (derived_start(s.loop, s.db, config_yaml(c), config_yaml_get(c, "span_metrics"),
-                      c->config_file, &err) != 0) {
+    derived_config_t dc = {config_yaml(c), config_yaml_get(c, "span_metrics"),
+                           config_yaml_get(c, "pricing"), c->config_file};
+    if (derived_start(s.loop, s.db, &dc, &err) != 0) {
         fprintf(stderr, "skillscope serve: %s\n", err.msg);
         goto out;
     }

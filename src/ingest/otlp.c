@@ -58,6 +58,7 @@ int ingest_otlp_prepare(otlp_signal_t sig, otlp_enc_t enc, const uint8_t *body, 
         break;
     case OTLP_SIGNAL_LOGS:
         convert_logs(&req.l, b, a, clock_now_ns(), res);
+        derived_observe_logs(&req.l);
         break;
     }
     *out = b;

@@ -11,13 +11,8 @@
  * a label named as Prometheus names attributes ("test_result"), its value taken from the span's
  * attributes, else the resource's; a dimension the span lacks gives no label.
  *
- * Like Tempo's generator, counts live in memory and are written as cumulative series at every
- * flush (default every 15 s) for each label set seen within the last stale_ms, stamped with the
- * flush time, so rate() and increase() see regular samples. A label set's first flush also writes
- * a 0 at the previous flush time: the first increment is then visible to increase() instead of
- * being taken for the series' starting value. A restart starts the counters from 0 again, which
- * PromQL reads as a counter reset. Label sets beyond max_series are not tracked and are counted in
- * spanmetrics_dropped().
+ * The counters live in a metreg_t (pipeline/metreg.h), which writes them as cumulative series at
+ * each flush, with the zero sample before a new label set and the staleness rules described there.
  *
  * Threads: one thread (the loop thread) observes and flushes.
  */
@@ -28,7 +23,7 @@
 
 #include "base/err.h"
 #include "proto/otlp.h"
-#include "store/db.h"
+#include "pipeline/metreg.h"
 
 typedef struct spanmetrics spanmetrics_t;
 
@@ -37,9 +32,6 @@ typedef struct spanmetrics_opts {
     size_t n_dimensions;
     const double *buckets_s; /* ascending upper bounds; NULL = spanmetrics_default_buckets */
     size_t n_buckets;
-    int64_t flush_interval_ms; /* 0 = 15 s */
-    int64_t stale_ms;          /* 0 = 15 min */
-    size_t max_series;         /* 0 = 50,000 label sets */
 } spanmetrics_opts_t;
 
 /* The test, skill, VCS and GenAI attributes of DESIGN.md (NULL-terminated). */
@@ -48,20 +40,13 @@ extern const char *const spanmetrics_default_dimensions[];
 extern const double spanmetrics_default_buckets[];
 extern const size_t spanmetrics_n_default_buckets;
 
-/* opts may be NULL for the defaults; strings in opts are copied. ERR_INVAL with err for buckets
- * that are not ascending and finite, or a dimension that gives no valid label name. */
-int spanmetrics_new(const spanmetrics_opts_t *opts, spanmetrics_t **out, err_t *err);
+/* Registers the span-metrics families in reg, which must outlive the result. opts may be NULL
+ * for the defaults; strings in opts are copied. ERR_INVAL with err for buckets that are not
+ * ascending and finite, or a dimension that gives no valid label name. */
+int spanmetrics_new(const spanmetrics_opts_t *opts, metreg_t *reg, spanmetrics_t **out, err_t *err);
 void spanmetrics_free(spanmetrics_t *sm);
 
 /* Counts every span of t (decoded request; borrowed for the call). */
 void spanmetrics_observe(spanmetrics_t *sm, const otlp_traces_t *t);
-
-/* Appends the current value of every live label set at now_ms to b (and drops the ones idle for
- * stale_ms). Returns the number of samples appended. */
-size_t spanmetrics_flush(spanmetrics_t *sm, int64_t now_ms, db_batch_t *b);
-
-int64_t spanmetrics_flush_interval_ms(const spanmetrics_t *sm);
-size_t spanmetrics_n_series(const spanmetrics_t *sm);
-uint64_t spanmetrics_dropped(const spanmetrics_t *sm);
 
 #endif

@@ -133,16 +133,17 @@ TEST(spanmetrics_counts_calls_latency_and_size_per_label_set)
 {
     db_t *db = open_db();
     REQUIRE(db);
+    metreg_t *reg = metreg_new(0, 0);
     spanmetrics_t *sm;
     err_t err;
-    REQUIRE(spanmetrics_new(NULL, &sm, &err) == 0);
+    REQUIRE(spanmetrics_new(NULL, reg, &sm, &err) == 0);
     fixture_t f;
     int durs[8] = {1500, 20000, 300, 100000, 5, 5, 5, 700000};
     build(&f, 4, "routing_test_TC001", "pfpp", durs);
     spanmetrics_observe(sm, &f.t);
-    CHECK_EQ_INT(spanmetrics_n_series(sm), 2); /* passed/OK and failed/ERROR */
+    CHECK_EQ_INT(metreg_n_series(reg), 2 * 3); /* passed/OK and failed/ERROR, 3 families */
     db_batch_t *b = db_batch_new();
-    size_t n = spanmetrics_flush(sm, 60000, b);
+    size_t n = metreg_flush(reg, 60000, 15000, b);
     /* 2 label sets x (calls, size, 20 buckets, sum, count) x (zero + value) */
     CHECK_EQ_INT(n, 2 * 24 * 2);
     commit(db, b);
@@ -182,7 +183,7 @@ TEST(spanmetrics_counts_calls_latency_and_size_per_label_set)
     build(&f, 8, "routing_test_TC001", "ppppppfp", durs);
     spanmetrics_observe(sm, &f.t);
     b = db_batch_new();
-    spanmetrics_flush(sm, 75000, b);
+    metreg_flush(reg, 75000, 15000, b);
     commit(db, b);
     CHECK_EQ_STR(samples(db, ok), "45000:0 60000:3 75000:9");
     CHECK_EQ_STR(samples(db, "traces_spanmetrics_calls_total{vcs_commit_sha=\"def\"}"),
@@ -191,6 +192,7 @@ TEST(spanmetrics_counts_calls_latency_and_size_per_label_set)
                              "le=\"+Inf\"}"),
                  "60000:0 75000:1");
     spanmetrics_free(sm);
+    metreg_free(reg);
     db_close(db);
 }
 
@@ -198,55 +200,57 @@ TEST(spanmetrics_drops_stale_series_and_restarts_them_from_zero)
 {
     db_t *db = open_db();
     REQUIRE(db);
-    spanmetrics_opts_t o = {.stale_ms = 60000, .flush_interval_ms = 10000};
+    metreg_t *reg = metreg_new(60000, 0);
     spanmetrics_t *sm;
     err_t err;
-    REQUIRE(spanmetrics_new(&o, &sm, &err) == 0);
+    REQUIRE(spanmetrics_new(NULL, reg, &sm, &err) == 0);
     fixture_t f;
     int durs[1] = {10};
     build(&f, 1, "t", "p", durs);
     spanmetrics_observe(sm, &f.t);
     db_batch_t *b = db_batch_new();
-    spanmetrics_flush(sm, 100000, b);
+    metreg_flush(reg, 100000, 10000, b);
     db_batch_free(b);
-    CHECK_EQ_INT(spanmetrics_n_series(sm), 1);
+    CHECK_EQ_INT(metreg_n_series(reg), 3);
     b = db_batch_new();
-    CHECK(spanmetrics_flush(sm, 160000, b) > 0); /* idle exactly stale_ms: still written */
+    CHECK(metreg_flush(reg, 160000, 10000, b) > 0); /* idle exactly stale_ms: still written */
     db_batch_free(b);
     b = db_batch_new();
-    CHECK_EQ_INT(spanmetrics_flush(sm, 170000, b), 0);
+    CHECK_EQ_INT(metreg_flush(reg, 170000, 10000, b), 0);
     db_batch_free(b);
-    CHECK_EQ_INT(spanmetrics_n_series(sm), 0);
+    CHECK_EQ_INT(metreg_n_series(reg), 0);
     /* seen again: a new series, its zero sample at the previous flush */
     spanmetrics_observe(sm, &f.t);
     b = db_batch_new();
-    spanmetrics_flush(sm, 180000, b);
+    metreg_flush(reg, 180000, 10000, b);
     commit(db, b);
     CHECK_EQ_STR(samples(db, "traces_spanmetrics_calls_total"), "170000:0 180000:1");
     spanmetrics_free(sm);
+    metreg_free(reg);
     db_close(db);
 }
 
 TEST(spanmetrics_limits_series_and_validates_options)
 {
-    spanmetrics_opts_t o = {.max_series = 1};
+    metreg_t *reg = metreg_new(0, 3);
     spanmetrics_t *sm;
     err_t err;
-    REQUIRE(spanmetrics_new(&o, &sm, &err) == 0);
+    REQUIRE(spanmetrics_new(NULL, reg, &sm, &err) == 0);
     fixture_t f;
     int durs[2] = {1, 1};
     build(&f, 2, "t", "pf", durs);
     spanmetrics_observe(sm, &f.t);
-    CHECK_EQ_INT(spanmetrics_n_series(sm), 1);
-    CHECK_EQ_INT(spanmetrics_dropped(sm), 1);
+    CHECK_EQ_INT(metreg_n_series(reg), 3); /* the first span's three series */
+    CHECK_EQ_INT(metreg_dropped(reg), 3);  /* the second span's */
     spanmetrics_free(sm);
 
     double bad[] = {1, 0.5};
     spanmetrics_opts_t ob = {.buckets_s = bad, .n_buckets = 2};
-    CHECK_EQ_INT(spanmetrics_new(&ob, &sm, &err), ERR_INVAL);
+    CHECK_EQ_INT(spanmetrics_new(&ob, reg, &sm, &err), ERR_INVAL);
     CHECK(strstr(err.msg, "ascending") != NULL);
     const char *dims[] = {""};
     spanmetrics_opts_t od = {.dimensions = dims, .n_dimensions = 1};
-    CHECK_EQ_INT(spanmetrics_new(&od, &sm, &err), ERR_INVAL);
+    CHECK_EQ_INT(spanmetrics_new(&od, reg, &sm, &err), ERR_INVAL);
     CHECK(strstr(err.msg, "gives no label name") != NULL);
+    metreg_free(reg);
 }

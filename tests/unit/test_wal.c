@@ -2,6 +2,7 @@
  * read-only replay. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -541,6 +542,10 @@ TEST(overload_and_event_fd)
     uint64_t lsn = commit(w);
     CHECK_OK(wal_sync(w, lsn));
     CHECK(!wal_overloaded(w));
+    /* The writer signals the event fd just after publishing the durable LSN that wal_sync
+     * waits for, so wait for readability rather than racing it. */
+    struct pollfd pfd = {wal_event_fd(w), POLLIN, 0};
+    CHECK_EQ_INT(poll(&pfd, 1, 10000), 1);
     uint64_t v;
     CHECK_EQ_INT(read(wal_event_fd(w), &v, sizeof v), 8);
     wal_close(w);
