@@ -17,12 +17,14 @@
 #include "base/log.h"
 #include "pipeline/genai.h"
 #include "pipeline/metreg.h"
+#include "pipeline/servicegraph.h"
 #include "pipeline/spanmetrics.h"
 
 static struct {
     metreg_t *reg;
     spanmetrics_t *sm;
     genai_t *genai;
+    servicegraph_t *graph;
     db_t *db;
     loop_timer_t *timer;
     int64_t flush_ms;
@@ -47,6 +49,7 @@ void derived_observe_traces(const otlp_traces_t *t)
         return;
     spanmetrics_observe(g.sm, t);
     genai_observe_traces(g.genai, t);
+    servicegraph_observe(g.graph, t, clock_now_ms());
 }
 
 void derived_observe_logs(const otlp_logs_t *l)
@@ -60,7 +63,9 @@ static void flush(void)
     db_batch_t *b = db_batch_new();
     if (!b)
         return;
-    if (metreg_flush(g.reg, clock_now_ms(), g.flush_ms, b) == 0) {
+    int64_t now = clock_now_ms();
+    servicegraph_expire(g.graph, now);
+    if (metreg_flush(g.reg, now, g.flush_ms, b) == 0) {
         db_batch_free(b);
         return;
     }
@@ -228,7 +233,8 @@ int derived_start(loop_t *l, db_t *db, const derived_config_t *dc, err_t *err)
         goto out;
     }
     if ((rc = spanmetrics_new(&c.span, g.reg, &g.sm, err)) != 0 ||
-        (rc = genai_new(g.reg, c.prices, c.n_prices, &g.genai, err)) != 0)
+        (rc = genai_new(g.reg, c.prices, c.n_prices, &g.genai, err)) != 0 ||
+        (rc = servicegraph_new(g.reg, 0, 0, &g.graph, err)) != 0)
         goto out;
     g.db = db;
     g.flush_ms = c.flush_ms;
@@ -238,6 +244,7 @@ out:
     if (rc != 0) {
         spanmetrics_free(g.sm);
         genai_free(g.genai);
+        servicegraph_free(g.graph);
         metreg_free(g.reg);
         memset(&g, 0, sizeof g);
     }
@@ -253,6 +260,7 @@ void derived_stop(void)
     flush();
     spanmetrics_free(g.sm);
     genai_free(g.genai);
+    servicegraph_free(g.graph);
     metreg_free(g.reg);
     memset(&g, 0, sizeof g);
 }

@@ -1,7 +1,8 @@
 /*
  * derived.h - metrics Skillscope derives from what it receives, written into the store as
- * ordinary Prometheus series: span metrics under Tempo's names (pipeline/spanmetrics.h) and
- * AI-usage metrics from GenAI spans and Claude Code events (pipeline/genai.h).
+ * ordinary Prometheus series: span metrics and service-graph metrics under Tempo's names
+ * (pipeline/spanmetrics.h, pipeline/servicegraph.h) and AI-usage metrics from GenAI spans and
+ * Claude Code events (pipeline/genai.h).
  *
  * Configured by the `span_metrics:` and `pricing:` keys of the YAML config file:
  *

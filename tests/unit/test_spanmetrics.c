@@ -1,6 +1,6 @@
-/* test_spanmetrics.c - Tempo-named span metrics: labels, dimensions, buckets, the zero sample
- * before a new series, staleness, the series limit; checked by committing the flushed batches to
- * a real store and reading the series back. */
+/* test_spanmetrics.c - Tempo-named span and service-graph metrics: labels, dimensions, buckets,
+ * pairing, the zero sample before a new series, staleness, the series limit; checked by committing
+ * the flushed batches to a real store and reading the series back. */
 #include <math.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "pipeline/servicegraph.h"
 #include "pipeline/spanmetrics.h"
 #include "store/db.h"
 #include "test.h"
@@ -252,5 +253,109 @@ TEST(spanmetrics_limits_series_and_validates_options)
     spanmetrics_opts_t od = {.dimensions = dims, .n_dimensions = 1};
     CHECK_EQ_INT(spanmetrics_new(&od, reg, &sm, &err), ERR_INVAL);
     CHECK(strstr(err.msg, "gives no label name") != NULL);
+    metreg_free(reg);
+}
+
+/* ---- service graph ---- */
+
+static void one_span(otlp_traces_t *t, otlp_resource_spans_t *rs, otlp_scope_spans_t *ss,
+                     otlp_span_t *sp, otlp_kv_t *svc, const char *service, int kind, int status,
+                     uint8_t span_id, uint8_t parent_id, int dur_ms)
+{
+    memset(t, 0, sizeof *t);
+    memset(rs, 0, sizeof *rs);
+    memset(ss, 0, sizeof *ss);
+    memset(sp, 0, sizeof *sp);
+    *svc = (otlp_kv_t){STR("service.name"), sv(service)};
+    rs->resource.attrs = (otlp_attrs_t){svc, 1};
+    memset(sp->trace_id, 0xab, 16);
+    sp->span_id[7] = span_id;
+    sp->parent_span_id[7] = parent_id;
+    sp->has_parent = parent_id != 0;
+    sp->kind = kind;
+    sp->status_code = status;
+    sp->start_ns = 1000000000ULL;
+    sp->end_ns = sp->start_ns + (uint64_t)dur_ms * 1000000ULL;
+    ss->spans = sp;
+    ss->n_spans = 1;
+    rs->scopes = ss;
+    rs->n_scopes = 1;
+    t->rs = rs;
+    t->n_rs = 1;
+}
+
+TEST(servicegraph_pairs_client_and_server_across_requests)
+{
+    db_t *db = open_db();
+    REQUIRE(db);
+    metreg_t *reg = metreg_new(0, 0);
+    servicegraph_t *sg;
+    err_t err;
+    REQUIRE(servicegraph_new(reg, 10000, 0, &sg, &err) == 0);
+    otlp_traces_t t;
+    otlp_resource_spans_t rs;
+    otlp_scope_spans_t ss;
+    otlp_span_t sp;
+    otlp_kv_t svc;
+    /* server half first (its parent is the client span 1), then the client half */
+    one_span(&t, &rs, &ss, &sp, &svc, "api", OTLP_SPAN_KIND_SERVER, OTLP_STATUS_ERROR, 2, 1, 300);
+    servicegraph_observe(sg, &t, 1000);
+    CHECK_EQ_INT(servicegraph_pending(sg), 1);
+    one_span(&t, &rs, &ss, &sp, &svc, "web", OTLP_SPAN_KIND_CLIENT, OTLP_STATUS_UNSET, 1, 0, 350);
+    servicegraph_observe(sg, &t, 2000);
+    CHECK_EQ_INT(servicegraph_pending(sg), 0);
+    /* a producer whose consumer never comes, and an internal span that is no half at all */
+    one_span(&t, &rs, &ss, &sp, &svc, "web", OTLP_SPAN_KIND_PRODUCER, OTLP_STATUS_UNSET, 5, 0, 1);
+    servicegraph_observe(sg, &t, 3000);
+    one_span(&t, &rs, &ss, &sp, &svc, "web", OTLP_SPAN_KIND_INTERNAL, OTLP_STATUS_UNSET, 6, 1, 1);
+    servicegraph_observe(sg, &t, 3000);
+    CHECK_EQ_INT(servicegraph_pending(sg), 1);
+    servicegraph_expire(sg, 13000); /* waited exactly 10 s: still waiting */
+    CHECK_EQ_INT(servicegraph_pending(sg), 1);
+    servicegraph_expire(sg, 13001);
+    CHECK_EQ_INT(servicegraph_pending(sg), 0);
+
+    db_batch_t *b = db_batch_new();
+    metreg_flush(reg, 60000, 15000, b);
+    commit(db, b);
+    CHECK_EQ_STR(samples(db, "traces_service_graph_request_total{client=\"web\",server=\"api\"}"),
+                 "45000:0 60000:1");
+    CHECK_EQ_STR(samples(db, "traces_service_graph_request_failed_total"), "45000:0 60000:1");
+    CHECK_EQ_STR(samples(db, "traces_service_graph_request_server_seconds_sum"),
+                 "45000:0 60000:0.3");
+    CHECK_EQ_STR(samples(db, "traces_service_graph_request_client_seconds_sum"),
+                 "45000:0 60000:0.35");
+    CHECK_EQ_STR(samples(db, "traces_service_graph_request_client_seconds_bucket{le=\"0.4\"}"),
+                 "45000:0 60000:1");
+    CHECK_EQ_STR(samples(db, "traces_service_graph_unpaired_spans_total{client=\"web\"}"),
+                 "45000:0 60000:1");
+    servicegraph_free(sg);
+    metreg_free(reg);
+    db_close(db);
+}
+
+TEST(servicegraph_bounds_waiting_halves)
+{
+    metreg_t *reg = metreg_new(0, 0);
+    servicegraph_t *sg;
+    err_t err;
+    REQUIRE(servicegraph_new(reg, 0, 2, &sg, &err) == 0);
+    otlp_traces_t t;
+    otlp_resource_spans_t rs;
+    otlp_scope_spans_t ss;
+    otlp_span_t sp;
+    otlp_kv_t svc;
+    for (uint8_t i = 1; i <= 3; i++) {
+        one_span(&t, &rs, &ss, &sp, &svc, "web", OTLP_SPAN_KIND_CLIENT, 0, i, 0, 1);
+        servicegraph_observe(sg, &t, 0);
+    }
+    CHECK_EQ_INT(servicegraph_pending(sg), 2);
+    CHECK_EQ_INT(servicegraph_dropped(sg), 1);
+    /* the same half twice is one half */
+    one_span(&t, &rs, &ss, &sp, &svc, "web", OTLP_SPAN_KIND_CLIENT, 0, 1, 0, 1);
+    servicegraph_observe(sg, &t, 0);
+    CHECK_EQ_INT(servicegraph_pending(sg), 2);
+    CHECK_EQ_INT(servicegraph_dropped(sg), 1);
+    servicegraph_free(sg);
     metreg_free(reg);
 }
