@@ -22,8 +22,13 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 BUILD    ?= build/release
 BIN      ?= skillscope
 ASAN     ?= build/asan
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-ALIB_OBJ := $(LIB_SRC:%.c=$(ASAN)/%.o)
+# The UI's files (ui/, dashboards/, uPlot from npm) become one generated C source, so the binary
+# serves them with nothing beside it (scripts/embed-assets.py, src/web/assets.h).
+UPLOT    := ui/node_modules/uplot/dist/uPlot.iife.min.js
+UI_FILES := $(shell find ui dashboards -type f -not -path '*/node_modules/*' 2>/dev/null)
+ASSETS_C := $(BUILD)/gen/assets.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/assets.o
+ALIB_OBJ := $(LIB_SRC:%.c=$(ASAN)/%.o) $(ASAN)/gen/assets.o
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all run test unit asan fuzz-replay fuzz integ interop format format-check deps clean check-deps bench
@@ -37,6 +42,21 @@ $(BUILD)/%.o: %.c
 $(ASAN)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SAN) -DEXPENSIVE_CHECKS -MMD -MP -c $< -o $@
+
+$(UPLOT): ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(ASSETS_C): $(UI_FILES) $(UPLOT) scripts/embed-assets.py
+	python3 scripts/embed-assets.py $@ /ui=ui /dashboards=dashboards \
+	  /ui/vendor/uPlot.min.js=$(UPLOT) /ui/vendor/uPlot.min.css=ui/node_modules/uplot/dist/uPlot.min.css
+
+$(BUILD)/gen/assets.o: $(ASSETS_C)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(ASAN)/gen/assets.o: $(ASSETS_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(SAN) -c $< -o $@
 
 $(BIN): $(LIB_OBJ) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
