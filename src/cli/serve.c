@@ -26,6 +26,7 @@
 #include "store/db.h"
 #include "web/home.h"
 #include "web/status.h"
+#include "web/ui.h"
 
 #define MAINTAIN_INTERVAL_MS 15000
 #define SHUTDOWN_GRACE_MS 10000
@@ -94,6 +95,8 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
         return rc;
     if ((rc = home_register(s->http, "main")) != 0)
         return err_set(err, rc, "cannot register the home page: %s", err_str(rc));
+    if ((rc = ui_register(s->http, "main")) != 0)
+        return err_set(err, rc, "cannot register the UI: %s", err_str(rc));
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * ui.c - serves the embedded UI (web/assets.h): its files under /ui/, the single-page app's shell
- * for every page URL (/d/<slug>, /explore, /traces, /logs, /tests, /alerts), and the built-in
+ * for every page URL (/d, /d/<slug>, /explore), and the built-in
  * dashboards as JSON (/api/dashboards, /api/dashboards/uid/<slug>).
  *
  * Assets carry a strong ETag and Cache-Control: no-cache, so a browser revalidates (a 304 costs
@@ -137,8 +137,7 @@ static void h_get(http_req_t *r, void *arg)
 
 int ui_register(http_server_t *srv, const char *listener)
 {
-    static const char *const pages[] = {"/d/*",  "/explore", "/traces",  "/traces/*",
-                                        "/logs", "/tests",   "/tests/*", "/alerts"};
+    static const char *const pages[] = {"/d", "/d/*", "/explore"};
     int rc = http_route(srv, listener, HTTP_GET, "/ui/*", h_asset, NULL, NULL);
     for (size_t i = 0; rc == 0 && i < sizeof pages / sizeof pages[0]; i++)
         rc = http_route(srv, listener, HTTP_GET, pages[i], h_shell, NULL, NULL);
