@@ -2,7 +2,8 @@
 # Runs every test stage of `make test` in order, keeps going after a failing stage, and ends with
 # the sum of the stages' counts as one "N passed, N failed" line. Exit status is non-zero if any
 # stage failed. Stages: format and include checks, unit tests, the same under ASan/UBSan, fuzz
-# corpus replay, integration tests against the real binary, interop tests with real clients.
+# corpus replay, integration tests against the real binary, interop tests with real clients, the UI
+# in a real browser.
 set -u
 cd "$(dirname "$0")/.."
 total_pass=0; total_fail=0; failed_stages=()
@@ -35,6 +36,8 @@ stage promql tests/promql/run.sh
 stage promql-asan env ASAN=1 tests/promql/run.sh
 stage integ tests/integ/run.sh
 stage interop tests/interop/run.sh
+# The UI in Debian's chromium, driven by playwright-core.
+stage ui tests/ui/run.sh
 # The same integration suites against the ASan/UBSan build of the server: memory errors and leaks
 # on the request paths fail the run (the server exits non-zero on a leak at shutdown).
 stage integ-asan env SKILLSCOPE_BIN=build/asan/skillscope ASAN_OPTIONS=detect_leaks=1 tests/integ/run.sh
