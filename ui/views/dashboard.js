@@ -77,11 +77,13 @@ function variableBar(vars) {
 
 // ---- data ----
 
-// Grafana's built-in variables: $__range (the selected range), $__interval (the step) and
-// $__rate_interval (at least four 15 s scrapes, and a step plus one scrape).
+// Grafana's built-in variables: $__range (the selected range; $__range_s in seconds as a
+// number), $__interval (the step) and $__rate_interval (at least four 15 s scrapes, and a step
+// plus one scrape).
 function builtins(startMs, endMs, step) {
   const s = step || stepFor(startMs, endMs);
-  return { __range: `${Math.max(1, Math.round((endMs - startMs) / 1000))}s`, __interval: `${s}s`,
+  const range = Math.max(1, Math.round((endMs - startMs) / 1000));
+  return { __range: `${range}s`, __range_s: String(range), __interval: `${s}s`,
     __rate_interval: `${Math.max(60, s + 15)}s` };
 }
 
