@@ -1,6 +1,7 @@
 /*
- * home.c - the landing page at "/". Plain HTML with one inline script that reads
- * /api/skillscope/status for the live counts; no assets, works offline.
+ * home.c - the landing page at "/". Plain HTML with small inline scripts that read
+ * /api/skillscope/status for the live counts and /api/dashboards for the dashboard links; no
+ * assets, works offline.
  */
 #include "web/home.h"
 
@@ -18,7 +19,12 @@ static const char page_head[] =
     ".8rem;overflow:auto}table{border-collapse:collapse}td,th{padding:.2rem .8rem .2rem 0;"
     "text-align:left;vertical-align:top}h1{margin-bottom:0}.sub{color:#666;margin-top:.2rem}"
     "</style></head><body><h1>Skillscope</h1><p class=sub>Telemetry backend for AI skills and "
-    "agents: OTLP in, Prometheus / Loki / Tempo APIs out. Dashboards arrive with the UI.</p>";
+    "agents: OTLP in, Prometheus / Loki / Tempo APIs out.</p>"
+    "<p><a href=\"/explore\">Explore</a> &middot; dashboards: <span "
+    "id=dashboards>loading&hellip;</span>"
+    "</p><script>fetch('/api/dashboards').then(r=>r.json()).then(l=>{document.getElementById("
+    "'dashboards').innerHTML=l.map(d=>`<a href=\"${d.url}\">${d.title}</a>`).join(' &middot; ')})"
+    ".catch(e=>{document.getElementById('dashboards').textContent='unavailable: '+e})</script>";
 
 static const char page_counts[] =
     "<h2>Received</h2><table id=counts><tr><td>loading&hellip;</td></tr></table>"
