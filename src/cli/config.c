@@ -68,6 +68,10 @@ static const opt_t opts[] = {
     {"query.max-samples", "SKILLSCOPE_QUERY_MAX_SAMPLES", "query_max_samples", "N",
      "maximum samples a single query may load into memory (default 50000000)", K_COUNT,
      offsetof(config_t, query_max_samples)},
+    {"dashboards", "SKILLSCOPE_DASHBOARDS", "dashboards", "DIR",
+     "your dashboards (JSON, ours or Grafana's), shown beside the built-in ones; imports through "
+     "POST /api/dashboards/db are saved here (default <data-dir>/dashboards)",
+     K_STR, offsetof(config_t, dashboards_dir)},
     {"config", "SKILLSCOPE_CONFIG", NULL, "FILE", "YAML configuration file", K_FILE,
      offsetof(config_t, config_file)},
 };
@@ -79,7 +83,7 @@ static const char *const reserved_keys[] = {
     "scrape_configs", "sources",  "rule_files", "alerting", "remote_write", "remote_read",
     "global",         "pipeline", "redaction",  "limits",   "span_metrics", "log_metrics",
     "pricing",        "insights", "llm",        "git",      "notifiers",    "receivers",
-    "dashboards",     "export",   "upstream",   "otlp",     "tail",         "junit",
+    "export",         "upstream", "otlp",       "tail",     "junit",
 };
 
 void config_init(config_t *c)

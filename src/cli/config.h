@@ -13,6 +13,7 @@
  *   --wal-fsync        SKILLSCOPE_WAL_FSYNC         wal_fsync       batch (always | off)
  *   --log-level        SKILLSCOPE_LOG_LEVEL         log_level       info (debug | warn | error)
  *   --cors-origin      SKILLSCOPE_CORS_ORIGIN       cors_origin     *
+ *   --dashboards DIR   SKILLSCOPE_DASHBOARDS        dashboards      <data-dir>/dashboards
  *   --config FILE      SKILLSCOPE_CONFIG            -               none
  *
  * Flags are "--name value" or "--name=value". Top-level YAML keys that no issue owns yet are
@@ -47,6 +48,7 @@ typedef struct config {
     const char *cors_origin;
     int64_t query_timeout_ms;   /* PromQL evaluation time limit; 0 = none */
     uint64_t query_max_samples; /* samples one query may hold in memory */
+    const char *dashboards_dir; /* NULL = <data_dir>/dashboards */
     const char *config_file;    /* NULL when none */
 
     arena_t arena;        /* the strings above */

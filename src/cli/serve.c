@@ -25,6 +25,7 @@
 #include "query/api.h"
 #include "store/db.h"
 #include "web/home.h"
+#include "web/dashboards.h"
 #include "web/status.h"
 #include "web/ui.h"
 
@@ -97,6 +98,11 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
         return err_set(err, rc, "cannot register the home page: %s", err_str(rc));
     if ((rc = ui_register(s->http, "main")) != 0)
         return err_set(err, rc, "cannot register the UI: %s", err_str(rc));
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/dashboards", s->cfg->data_dir);
+    if ((rc = dashboards_register(s->http, "main",
+                                  s->cfg->dashboards_dir ? s->cfg->dashboards_dir : dir, err)) != 0)
+        return rc;
     return 0;
 }
 
@@ -192,6 +198,7 @@ static int serve_run(config_t *c)
 
 out:
     derived_stop();
+    dashboards_free();
     status_set_db(NULL);
     if (watch)
         loop_watch_stop(watch);

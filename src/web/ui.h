@@ -1,11 +1,10 @@
 /*
- * ui.h - the browser UI: embedded assets, the single-page app's page URLs and the dashboards API.
+ * ui.h - the browser UI: embedded assets and the single-page app's page URLs (the dashboards API
+ * is web/dashboards.h).
  *
- *   GET /ui/<file>                  an embedded asset (ETag, 304 on If-None-Match)
- *   GET /d/<slug>, /explore, /traces[/<id>], /logs, /tests[/<test>], /alerts
- *                                   the app shell (/ui/index.html); the page is chosen in the
- * browser GET /api/dashboards             [{slug, title, description, url}] of the built-in
- * dashboards GET /api/dashboards/uid/<slug>  one dashboard's JSON (schema: docs/DASHBOARDS.md)
+ *   GET /ui/<file>          an embedded asset (ETag, 304 on If-None-Match)
+ *   GET /d, /d/<slug>       the app shell (/ui/index.html); the page is chosen in the browser
+ *   GET /explore            the same
  */
 #ifndef WEB_UI_H
 #define WEB_UI_H
