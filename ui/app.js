@@ -3,12 +3,20 @@
 
 import { renderDashboard, renderDashboardList } from './views/dashboard.js';
 import { renderExplore } from './views/explore.js';
+import { renderTraces } from './views/traces.js';
+import { renderLogs } from './views/logs.js';
+import { renderTests } from './views/tests.js';
+import { renderAlerts } from './views/alerts.js';
 import { escapeHtml } from './lib/format.js';
 
 const routes = [
   [/^\/d\/?$/, (root) => renderDashboardList(root)],
   [/^\/d\/([A-Za-z0-9_-]+)$/, (root, m) => renderDashboard(root, m[1])],
   [/^\/explore$/, (root) => renderExplore(root)],
+  [/^\/traces(?:\/([^/]+))?$/, (root, m) => renderTraces(root, m)],
+  [/^\/logs$/, (root) => renderLogs(root)],
+  [/^\/tests(?:\/([^/]+))?$/, (root, m) => renderTests(root, m)],
+  [/^\/alerts$/, (root) => renderAlerts(root)],
 ];
 
 let cleanup = () => {};
@@ -40,7 +48,8 @@ async function nav() {
   try { dashboards = await (await fetch('/api/dashboards')).json(); } catch { /* shown as an empty menu */ }
   el.innerHTML = `<a class="brand" href="/">Skillscope</a>
     ${dashboards.map((d) => `<a href="${d.url}">${escapeHtml(d.title)}</a>`).join('')}
-    <a href="/explore">Explore</a>`;
+    <a href="/explore">Explore</a> <a href="/traces">Traces</a> <a href="/logs">Logs</a>
+    <a href="/tests">Tests</a> <a href="/alerts">Alerts</a>`;
   return el;
 }
 

@@ -1,6 +1,7 @@
 /*
  * ui.c - serves the embedded UI (web/assets.h): its files under /ui/ and the single-page app's
- * shell for every page URL (/d, /d/<slug>, /explore). The dashboards API is web/dashboards.c.
+ * shell for every page URL (/d, /d/<slug>, /explore, /traces[/<id>], /logs, /tests[/<name>],
+ * /alerts). The dashboards API is web/dashboards.c.
  *
  * Assets carry a strong ETag and Cache-Control: no-cache, so a browser revalidates (a 304 costs
  * one round trip) and never runs a stale UI after an upgrade.
@@ -75,7 +76,8 @@ static void h_shell(http_req_t *r, void *arg)
 
 int ui_register(http_server_t *srv, const char *listener)
 {
-    static const char *const pages[] = {"/d", "/d/*", "/explore"};
+    static const char *const pages[] = {"/d",    "/d/*",   "/explore", "/traces", "/traces/*",
+                                        "/logs", "/tests", "/tests/*", "/alerts"};
     int rc = http_route(srv, listener, HTTP_GET, "/ui/*", h_asset, NULL, NULL);
     for (size_t i = 0; rc == 0 && i < sizeof pages / sizeof pages[0]; i++)
         rc = http_route(srv, listener, HTTP_GET, pages[i], h_shell, NULL, NULL);

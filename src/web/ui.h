@@ -4,7 +4,7 @@
  *
  *   GET /ui/<file>          an embedded asset (ETag, 304 on If-None-Match)
  *   GET /d, /d/<slug>       the app shell (/ui/index.html); the page is chosen in the browser
- *   GET /explore            the same
+ *   GET /explore, /traces[/<id>], /logs, /tests[/<name>], /alerts   the same
  */
 #ifndef WEB_UI_H
 #define WEB_UI_H

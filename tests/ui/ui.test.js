@@ -128,7 +128,9 @@ test('every built-in dashboard renders every panel', async () => {
     console.log(`dashboard ${d.slug}: ${states.length} panels rendered in ${ms} ms`);
     await page.screenshot({ path: path.join(SHOTS, `dashboard-${d.slug}.png`), fullPage: true });
     assert.ok(states.length > 0, `${d.slug} has panels`);
-    for (const [title, st] of states) assert.notStrictEqual(st, 'blank', `${d.slug} / ${title} is blank`);
+    for (const [title, st] of states) {
+      assert.notStrictEqual(st, 'blank', `${d.slug} / ${title} is blank`);
+    }
   }
   assert.deepStrictEqual(pageErrors, []);
   await page.close();
@@ -167,5 +169,44 @@ test('Explore charts a PromQL query and shows a bad query\'s error', async () =>
   await page.click('button[type=submit]');
   const err = await page.waitForSelector('.out .error', { timeout: 10000 });
   assert.match(await err.textContent(), /parse error|unclosed|unexpected/);
+  await page.close();
+});
+
+test('a trace opens as a waterfall, tests list with history, logs and alerts pages render', async () => {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  // one trace of two spans (a parent and a failing child), with a log line carrying its id
+  const tid = 'ab'.repeat(16);
+  const now = BigInt(Date.now()) * 1000000n;
+  const span = (id, parent, name, status) => ({ traceId: tid, spanId: id, parentSpanId: parent, name, kind: 1,
+    startTimeUnixNano: String(now - 2000000000n), endTimeUnixNano: String(now), status: { code: status },
+    attributes: [{ key: 'test.result', value: { stringValue: status === 2 ? 'failed' : 'passed' } }] });
+  let res = await fetch(`http://127.0.0.1:${otlp}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ui-suite' } }] },
+      scopeSpans: [{ spans: [span('1111111111111111', '', 'suite', 1), span('2222222222222222', '1111111111111111', 'test_one', 2)] }] }] }) });
+  assert.strictEqual(res.status, 200);
+  await page.goto(`http://127.0.0.1:${http}/traces/${tid}`);
+  await page.waitForSelector('main[data-rendered="true"]');
+  assert.deepStrictEqual(await page.$$eval('table.waterfall tbody tr td:first-child', (t) => t.map((x) => x.textContent.trim())),
+    ['suite', '● test_one']);
+  await page.click('table.waterfall tbody tr:nth-child(2)');
+  assert.match(await page.textContent('.detail'), /test\.result\s*failed/);
+
+  await page.goto(`http://127.0.0.1:${http}/tests?from=now-15m`);
+  await page.waitForSelector('main[data-rendered="true"]');
+  const listed = await page.$$eval('tbody tr td:first-child a', (a) => a.map((x) => x.textContent));
+  for (const t of TESTS) assert.ok(listed.includes(t), `${t} listed in ${listed}`);
+  await page.click(`text=${TESTS[0]}`);
+  await page.waitForSelector('main[data-rendered="true"] .bycommit table');
+  assert.match(await page.textContent('.bycommit'), /c0ffee\s*100(\.0)?%/);
+
+  await page.goto(`http://127.0.0.1:${http}/logs?q=${encodeURIComponent('{service_name="nothing-here"}')}&from=now-15m`);
+  await page.waitForSelector('main[data-rendered="true"]');
+  assert.match(await page.textContent('.out'), /No logs match/);
+  await page.goto(`http://127.0.0.1:${http}/alerts`);
+  await page.waitForSelector('main[data-rendered="true"]');
+  assert.match(await page.textContent('main'), /No alerts are firing or pending/);
+  assert.deepStrictEqual(pageErrors, []);
   await page.close();
 });
