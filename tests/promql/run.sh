@@ -18,7 +18,7 @@ for f in src/query/promql_parse.c src/query/promql_eval.c; do
     fi
 done
 
-PKGS="libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy"
+PKGS="libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8 yaml-0.1 snappy libnghttp2 expat"
 WARN="-std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 -Wformat=2 -Wno-format-nonliteral"
 CFLAGS="$WARN -D_GNU_SOURCE -O2 -g -ffp-contract=off -Isrc $(pkg-config --cflags $PKGS)"
@@ -28,12 +28,12 @@ SRCS=$(ls src/*/*.c | grep -v '^src/main\.c$')
 if [ "${ASAN:-}" = 1 ]; then
     OUT=${OUT:-build/asan}
     SAN="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-    OBJS=$(echo "$SRCS" | sed "s|^|$OUT/|;s|\.c\$|.o|")
+    OBJS="$(echo "$SRCS" | sed "s|^|$OUT/|;s|\.c\$|.o|") $OUT/gen/assets.o"
     make -s -j"$(nproc 2>/dev/null || echo 2)" BUILD="$OUT.unused" ASAN="$OUT" $OBJS
 else
     OUT=${OUT:-build/release}
     SAN=""
-    OBJS=$(echo "$SRCS" | sed "s|^|$OUT/|;s|\.c\$|.o|")
+    OBJS="$(echo "$SRCS" | sed "s|^|$OUT/|;s|\.c\$|.o|") $OUT/gen/assets.o"
     make -s -j"$(nproc 2>/dev/null || echo 2)" BUILD="$OUT" $OBJS
 fi
 
