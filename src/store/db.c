@@ -632,7 +632,7 @@ int db_commit(db_t *db, db_batch_t *b, db_commit_cb cb, void *arg)
         return ERR_CLOSED;
     if (wal_overloaded(db->wal))
         return ERR_OVERLOAD;
-    if (db->o.head_max_bytes && db__head_bytes(db) >= db->o.head_max_bytes) {
+    if (db__head_over(db)) {
         /* Memory bound even when db_maintain runs rarely: cut before taking more. */
         err_t err;
         db__cut_head(db, &err);

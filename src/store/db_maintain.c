@@ -85,6 +85,13 @@ uint64_t db__head_bytes(const db_t *db)
            logs_head_bytes(db->logs);
 }
 
+bool db__head_over(const db_t *db)
+{
+    uint64_t now = db__head_bytes(db);
+    return db->o.head_max_bytes && now > db->head_base_bytes &&
+           now - db->head_base_bytes >= db->o.head_max_bytes;
+}
+
 static int cmp_series_labels(const void *a, const void *b)
 {
     return labels_cmp(&(*(head_series_t *const *)a)->ls, &(*(head_series_t *const *)b)->ls);
@@ -223,6 +230,7 @@ int db__cut_head(db_t *db, err_t *err)
     spans_head_reset(db->spans);
     logs_head_reset(db->logs);
     db->head_first_wall_ms = 0;
+    db->head_base_bytes = db__head_bytes(db);
     rc = checkpoint(db);
     if (rc)
         log_error("WAL checkpoint failed; older segments are kept", "error=\"%s\"", err_str(rc));
@@ -409,8 +417,7 @@ void db_maintain(db_t *db, int64_t now_ms)
         int64_t lo, hi;
         db__head_range(db, &lo, &hi);
         bool cut =
-            hi - lo >= db->o.block_range_ms ||
-            (db->o.head_max_bytes && db__head_bytes(db) >= db->o.head_max_bytes) ||
+            hi - lo >= db->o.block_range_ms || db__head_over(db) ||
             (db->head_first_wall_ms && now_ms - db->head_first_wall_ms >= db->o.block_range_ms);
         if (cut) {
             err_t err;

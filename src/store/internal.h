@@ -86,6 +86,7 @@ struct db {
     spans_head_t *spans;
     logs_head_t *logs;
     int64_t head_first_wall_ms; /* wall time of the first data since the last cut, 0 if none */
+    uint64_t head_base_bytes;   /* head memory right after the last cut (series, index) */
     dblock_t *blocks;           /* ordered by min time, then id */
     size_t n_blocks, cap_blocks;
     dblock_t *retired; /* unmapped at the next maintenance round */
@@ -128,6 +129,9 @@ int db__replay(db_t *db, err_t *err);
 void db__head_range(const db_t *db, int64_t *mint, int64_t *maxt);
 /* Memory the head holds: samples, index, spans and logs. */
 uint64_t db__head_bytes(const db_t *db);
+/* True when the head grew by head_max_bytes since the last cut. What survives a cut (live series,
+ * their labels and postings) does not count, so many series cannot make every commit cut. */
+bool db__head_over(const db_t *db);
 /* Writes the head to a block, then checkpoints the WAL. A block that cannot be written is logged
  * and returned, and the head stays in memory; a failed checkpoint is only logged (the older
  * segments stay). Blocks the calling thread while the block is written. */

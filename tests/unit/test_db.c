@@ -842,6 +842,49 @@ TEST(head_max_bytes_cuts_on_commit)
     db_close(db);
 }
 
+/* Live series survive a cut: their memory must not count toward the next one, or a head with
+ * more series than head_max_bytes holds would be cut by every commit (found importing 100k tests,
+ * whose span metrics kept the server writing blocks without pause). */
+TEST(head_max_bytes_ignores_series_that_survive_a_cut)
+{
+    const char *dir = test_tmpdir();
+    db_opts_t o;
+    db_opts_default(&o);
+    o.dir = dir;
+    o.retention_ms = 0;
+    o.head_max_bytes = 64 << 10;
+    db_t *db = open_opts(&o);
+    REQUIRE(db);
+    ack_t a;
+    /* 20,000 series: their labels and postings alone are over 64 KiB */
+    db_batch_t *b = db_batch_new();
+    for (int s = 0; s < 20000; s++) {
+        char job[16];
+        snprintf(job, sizeof job, "series-%d", s);
+        sample(b, "many", job, 1000, s);
+    }
+    REQUIRE_OK(commit_wait(db, b, &a));
+    db_maintain(db, clock_now_ms());
+    db_stats_t st;
+    db_get_stats(db, &st);
+    CHECK(st.blocks >= 1);
+    CHECK_EQ_U64(st.head_samples, 0);
+    /* a few more samples to the same series: no new cut, by commit or by maintenance */
+    for (int r = 1; r <= 5; r++) {
+        b = db_batch_new();
+        for (int s = 0; s < 20000; s += 500) {
+            char job[16];
+            snprintf(job, sizeof job, "series-%d", s);
+            sample(b, "many", job, 1000 + r * 1000, s);
+        }
+        REQUIRE_OK(commit_wait(db, b, &a));
+        db_maintain(db, clock_now_ms());
+    }
+    db_get_stats(db, &st);
+    CHECK_EQ_U64(st.head_samples, 5 * 40); /* still in the head: nothing was cut */
+    db_close(db);
+}
+
 TEST(crash_between_block_and_checkpoint_dedupes)
 {
     const char *dir = test_tmpdir();
