@@ -859,7 +859,7 @@ TEST(head_max_bytes_ignores_series_that_survive_a_cut)
     /* 20,000 series: their labels and postings alone are over 64 KiB */
     db_batch_t *b = db_batch_new();
     for (int s = 0; s < 20000; s++) {
-        char job[16];
+        char job[24];
         snprintf(job, sizeof job, "series-%d", s);
         sample(b, "many", job, 1000, s);
     }
@@ -873,7 +873,7 @@ TEST(head_max_bytes_ignores_series_that_survive_a_cut)
     for (int r = 1; r <= 5; r++) {
         b = db_batch_new();
         for (int s = 0; s < 20000; s += 500) {
-            char job[16];
+            char job[24];
             snprintf(job, sizeof job, "series-%d", s);
             sample(b, "many", job, 1000 + r * 1000, s);
         }
