@@ -10,16 +10,35 @@
 #include "base/fmtnum.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* True when f printed with p significant digits reads back as f. */
+static bool round_trips(double f, int p, char *tmp, size_t len)
+{
+    snprintf(tmp, len, "%.*e", p - 1, f);
+    return strtod(tmp, NULL) == f;
+}
+
 /* digits: significant digits without dot; returns decimal exponent e such that value = 0.d1d2.. *
  * 10^(e) */
+
 static int shortest(double f, char *digits, int *ndig)
 {
     char tmp[40];
-    for (int p = 1; p <= 17; p++) {
+    /* Round-tripping is monotone in the digit count (more correctly rounded digits stay closer
+     * to f), so the shortest count is found by bisection over 1..17: at most 5 tries. */
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (round_trips(f, mid, tmp, sizeof tmp))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    for (int p = lo; p <= 17; p++) {
         snprintf(tmp, sizeof tmp, "%.*e", p - 1, f);
         if (strtod(tmp, NULL) == f || p == 17) {
             /* tmp: d[.ddd]e[+-]XX */
