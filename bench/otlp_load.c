@@ -2,10 +2,12 @@
  * otlp_load.c - OTLP/HTTP protobuf load generator for bench/run.sh.
  *
  *   otlp_load --port P --signal metrics|traces|logs [--series N] [--points N] [--batch N]
- *             [--conns N] [--jitter-ms N]
+ *             [--conns N] [--jitter-ms N] [--grpc]
  *
  * Builds requests with the project's OTLP encoder (the server decodes them with its walker),
- * sends them over keep-alive HTTP/1.1 connections (one thread each) and prints
+ * sends them over keep-alive HTTP/1.1 connections (one thread each), or with --grpc as unary
+ * OTLP/gRPC Export calls over one HTTP/2 connection per thread (an nghttp2 client session, one
+ * call in flight, like the HTTP/1.1 connections), and prints
  *   items=<n> requests=<n> seconds=<wall> bytes=<request bytes> errors=<n>
  * Metrics: <series> gauge series, <points> samples each, 15 s apart ending now (with optional
  * timestamp jitter), values a slow random walk (what scraped gauges look like). Traces: <points>
@@ -21,14 +23,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "net/grpc.h"
 #include "proto/otlp.h"
 
 static int port = 4318, conns = 2, jitter_ms = 0;
 static long series = 1000, points = 100, batch = 1000;
 static const char *signal_name = "metrics";
+static bool use_grpc;
 
 typedef struct job {
     int id;
@@ -50,9 +56,121 @@ static int connect_to(void)
     return fd;
 }
 
+/* ---- OTLP/gRPC: one nghttp2 client session per thread (its connection's fd) ---- */
+
+typedef struct h2_call {
+    buf_t msg; /* 5-byte gRPC prefix + body */
+    size_t off;
+    int grpc_status; /* -1 until the trailers (or a Trailers-Only answer) arrive */
+    bool closed;
+} h2_call_t;
+
+static _Thread_local nghttp2_session *h2;
+static _Thread_local int h2_fd = -1;
+
+static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user)
+{
+    (void)flags;
+    (void)user;
+    h2_call_t *c = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (c && namelen == 11 && memcmp(name, "grpc-status", 11) == 0)
+        c->grpc_status = valuelen ? atoi((const char *)value) : -1; /* NUL-terminated */
+    return 0;
+}
+
+static int h2_on_close(nghttp2_session *s, int32_t id, uint32_t err, void *user)
+{
+    (void)err;
+    (void)user;
+    h2_call_t *c = nghttp2_session_get_stream_user_data(s, id);
+    if (c)
+        c->closed = true;
+    return 0;
+}
+
+static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t cap,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)s;
+    (void)id;
+    (void)user;
+    h2_call_t *c = src->ptr;
+    size_t n = buf_len(&c->msg) - c->off < cap ? buf_len(&c->msg) - c->off : cap;
+    memcpy(dst, c->msg.pos + c->off, n);
+    c->off += n;
+    if (c->off == buf_len(&c->msg))
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* One unary Export call; returns 200 for grpc-status 0 (the callers count anything else). */
+static int grpc_post(int fd, const char *path, const buf_t *body)
+{
+    if (h2_fd != fd) {
+        nghttp2_session_callbacks *cb;
+        nghttp2_session_callbacks_new(&cb);
+        nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
+        if (h2)
+            nghttp2_session_del(h2);
+        nghttp2_session_client_new(&h2, cb, NULL);
+        nghttp2_session_callbacks_del(cb);
+        nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, NULL, 0);
+        h2_fd = fd;
+    }
+    const char *method = !strcmp(path, "/v1/traces")
+                             ? "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+                         : !strcmp(path, "/v1/logs")
+                             ? "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+                             : "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    h2_call_t c = {.grpc_status = -1};
+    buf_init(&c.msg, buf_len(body) + 5);
+    grpc_frame_prefix(buf_reserve(&c.msg, 5), false, (uint32_t)buf_len(body));
+    c.msg.last += 5;
+    buf_append(&c.msg, body->pos, buf_len(body));
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv hdrs[] = {NV(":method", "POST"),
+                         NV(":scheme", "http"),
+                         NV(":path", method),
+                         NV(":authority", "127.0.0.1"),
+                         NV("content-type", "application/grpc"),
+                         NV("te", "trailers")};
+#undef NV
+    nghttp2_data_provider prd = {.source.ptr = &c, .read_callback = h2_read_body};
+    int rc = -1;
+    if (nghttp2_submit_request(h2, NULL, hdrs, sizeof hdrs / sizeof hdrs[0], &prd, &c) < 0)
+        goto out;
+    while (!c.closed) {
+        const uint8_t *out;
+        ssize_t k;
+        while ((k = nghttp2_session_mem_send(h2, &out)) > 0) {
+            for (ssize_t w = 0; w < k;) {
+                ssize_t r = write(fd, out + w, (size_t)(k - w));
+                if (r <= 0)
+                    goto out;
+                w += r;
+            }
+        }
+        if (k < 0 || c.closed)
+            break;
+        uint8_t in[65536];
+        ssize_t r = read(fd, in, sizeof in);
+        if (r <= 0 || nghttp2_session_mem_recv(h2, in, (size_t)r) < 0)
+            goto out;
+    }
+    rc = c.closed && c.grpc_status == 0 ? 200 : 500;
+out:
+    buf_deinit(&c.msg);
+    return rc;
+}
+
 /* Sends one request and reads the response; returns the HTTP status. */
 static int post(int fd, const char *path, const buf_t *body)
 {
+    if (use_grpc)
+        return grpc_post(fd, path, body);
     char head[256];
     int hn = snprintf(head, sizeof head,
                       "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
@@ -305,6 +423,8 @@ int main(int argc, char **argv)
             conns = atoi(v), i++;
         else if (!strcmp(argv[i], "--jitter-ms"))
             jitter_ms = atoi(v), i++;
+        else if (!strcmp(argv[i], "--grpc"))
+            use_grpc = true;
         else {
             fprintf(stderr, "otlp_load: unknown flag %s\n", argv[i]);
             return 2;

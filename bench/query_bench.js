@@ -23,6 +23,12 @@
  * Usage: node query_bench.js  (configuration comes from the environment set by query_bench.sh:
  * SS_PORT, PROM_PORT, VM_PORT, SS_PID, PROM_PID, VM_PID, SS_DIR, PROM_DIR, VM_DIR, SERIES, STEP_S,
  * RUNS). Prints a markdown report on stdout; progress goes to stderr.
+ *
+ * Query-only mode, for re-timing queries against servers that already hold the data (e.g. started
+ * again on the data dirs a KEEP=1 run left): QUERY_ONLY=1 END_MS=<the end timestamp that run
+ * printed> and only the *_PORT/*_PID of the servers to time (a server without a port is skipped).
+ * Skillscope's peak RSS during the queries is read from /proc/<pid>/status (VmHWM, reset first
+ * through /proc/<pid>/clear_refs).
  */
 
 const fs = require('node:fs');
@@ -40,6 +46,7 @@ const servers = [
   { name: 'Prometheus', port: env.PROM_PORT, pid: env.PROM_PID, dir: env.PROM_DIR },
   { name: 'VictoriaMetrics', port: env.VM_PORT, pid: env.VM_PID, dir: env.VM_DIR },
 ];
+const QUERY_ONLY = env.QUERY_ONLY === '1';
 
 function log(...a) {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
@@ -348,12 +355,68 @@ function agree(a, b) {
   return d <= 1e-6 * Math.max(1, Math.abs(a.sum), Math.abs(b.sum)) || d <= 0.02 * Math.max(Math.abs(a.sum), Math.abs(b.sum));
 }
 
+function statusKb(pid, field) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/* Times every query on every server (one warm-up, then RUNS runs); returns Skillscope's peak RSS
+ * in MiB over the queries (NaN when it cannot be read). */
+async function timeQueries(qs, list) {
+  const ss = list.find((x) => x.name === 'Skillscope');
+  let rssOk = false;
+  if (ss && ss.pid) {
+    try {
+      fs.writeFileSync(`/proc/${ss.pid}/clear_refs`, '5');
+      rssOk = true;
+    } catch (e) {
+      log(`cannot reset peak RSS of ${ss.pid}: ${e.message}`);
+    }
+  }
+  for (const q of qs) {
+    q.res = {};
+    for (const srv of list) {
+      const first = await runQuery(srv, q); /* warm-up, also the result compared below */
+      const times = [];
+      let err = first.err;
+      for (let i = 0; i < RUNS && !err; i++) {
+        const r = await runQuery(srv, q);
+        if (r.err) err = r.err;
+        times.push(r.ms);
+      }
+      q.res[srv.name] = { ...first, med: err ? null : median(times), err };
+      log(`  ${q.name} ${srv.name}: ${err ? 'ERROR ' + err : fmtMs(median(times)) + ' ms'} (${first.series} series)`);
+    }
+  }
+  return rssOk ? statusKb(ss.pid, 'VmHWM') / 1024 : NaN;
+}
+
+/* QUERY_ONLY=1: time the queries on the servers given by port, print the table, stop nothing. */
+async function queryOnly() {
+  const endMs = Number(env.END_MS);
+  if (!Number.isFinite(endMs)) throw new Error('QUERY_ONLY needs END_MS');
+  const list = servers.filter((x) => x.port);
+  const qs = querySet(Math.floor(endMs / 1000));
+  const rss = await timeQueries(qs, list);
+  const out = [];
+  out.push(`| query (step) | ${list.map((x) => x.name + ' ms').join(' | ')} | series | last-point sum |`);
+  out.push(`|---|${list.map(() => '---:').join('|')}|---|---|`);
+  for (const q of qs) {
+    const rs = list.map((x) => q.res[x.name]);
+    out.push(`| ${q.name} (${q.step}s) | ${rs.map((r) => (r.err ? 'error' : fmtMs(r.med))).join(' | ')} | ${rs.map((r) => r.series).join('/')} | ${rs.map((r) => (r.err ? '-' : r.sum.toPrecision(8))).join('/')} |`);
+  }
+  if (Number.isFinite(rss)) out.push(`\nSkillscope peak RSS during the queries: ${rss.toFixed(1)} MiB`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 async function main() {
+  if (QUERY_ONLY) return queryOnly();
   checkEncoder();
   const stepMs = STEP_S * 1000;
   const endMs = Math.floor(Date.now() / stepMs) * stepMs - stepMs;
+  log(`data ends at END_MS=${endMs}`);
   const startMs = endMs - HOURS * 3600 * 1000 + stepMs;
   const plan = planSeries();
   log(`encoding ${plan.length} series x ${HOURS} h at ${STEP_S} s ...`);
@@ -372,21 +435,7 @@ async function main() {
   await new Promise((r) => setTimeout(r, 3000));
 
   const qs = querySet(Math.floor(endMs / 1000));
-  for (const q of qs) {
-    q.res = {};
-    for (const srv of servers) {
-      const first = await runQuery(srv, q); /* warm-up, also the result compared below */
-      const times = [];
-      let err = first.err;
-      for (let i = 0; i < RUNS && !err; i++) {
-        const r = await runQuery(srv, q);
-        if (r.err) err = r.err;
-        times.push(r.ms);
-      }
-      q.res[srv.name] = { ...first, med: err ? null : median(times), err };
-      log(`  ${q.name} ${srv.name}: ${err ? 'ERROR ' + err : fmtMs(median(times)) + ' ms'} (${first.series} series)`);
-    }
-  }
+  const rss = await timeQueries(qs, servers);
 
   /* Bytes on disk. Skillscope is stopped by the driver first (SIGTERM writes the head to a block). */
   const ssPid = servers[0].pid;
@@ -449,6 +498,7 @@ async function main() {
   P(`Bytes counted: Skillscope = index + chunks files under blocks/ after a clean stop (${ssBlocks.toLocaleString('en-US')} B; whole data dir incl. WAL ${ssAll.toLocaleString('en-US')} B = ${bps(ssAll)} per sample); ` +
     `Prometheus = whole data dir, blocks + WAL + chunks_head, server still running (${promAll.toLocaleString('en-US')} B; persisted blocks alone ${promBlocks.toLocaleString('en-US')} B); ` +
     `VictoriaMetrics = whole data dir after /internal/force_flush (${vmAll.toLocaleString('en-US')} B).`);
+  if (Number.isFinite(rss)) P(`Skillscope peak RSS during the queries (VmHWM, reset before the first query): ${rss.toFixed(1)} MiB.`);
   P(`Ingest wall time: Skillscope ${S.ing.wall.toFixed(1)} s, Prometheus ${Pr.ing.wall.toFixed(1)} s, VictoriaMetrics ${V.ing.wall.toFixed(1)} s (2 requests in flight; CPU read 3 s after the last reply).`);
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -6,7 +6,8 @@
 # starts the three servers on free 127.0.0.1 ports with temp dirs, runs the Node driver (which stops
 # Skillscope itself with SIGTERM to count its blocks) and stops the other servers by PID at the end.
 # Environment: SERIES (default 10000), STEP_S (sample spacing, default 60), HOURS (default 24),
-# RUNS (timed runs per query, default 5), KEEP=1 keeps the temp dir.
+# RUNS (timed runs per query, default 5), KEEP=1 keeps the temp dir, SKILLSCOPE_BIN (a server binary
+# built elsewhere, e.g. build/<dir>/skillscope; default: `make skillscope` and ./skillscope).
 # Usage: sh bench/query_bench.sh > report.md
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,7 +19,10 @@ if [ -n "$need" ]; then
 	echo "installing$need" >&2
 	apt-get install -y $need >&2
 fi
-make skillscope >&2
+if [ -z "${SKILLSCOPE_BIN:-}" ]; then
+	make skillscope >&2
+	SKILLSCOPE_BIN=./skillscope
+fi
 
 TMP=$(mktemp -d /tmp/query_bench.XXXXXX)
 PIDS=""
@@ -48,7 +52,7 @@ OTLP_HTTP=$(free_port); OTLP_GRPC=$(free_port)
 mkdir -p "$TMP/ss" "$TMP/prom" "$TMP/vm"
 printf 'global:\n  scrape_interval: 1h\n' > "$TMP/prometheus.yml"
 
-./skillscope serve --data-dir "$TMP/ss" --listen 127.0.0.1 --http-port "$SS_PORT" \
+"$SKILLSCOPE_BIN" serve --data-dir "$TMP/ss" --listen 127.0.0.1 --http-port "$SS_PORT" \
 	--otlp-http-port "$OTLP_HTTP" --otlp-grpc-port "$OTLP_GRPC" > "$TMP/skillscope.log" 2>&1 &
 SS_PID=$!; PIDS="$PIDS $SS_PID"
 prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
@@ -67,4 +71,4 @@ echo "skillscope :$SS_PORT pid $SS_PID, prometheus :$PROM_PORT pid $PROM_PID, vi
 SS_PORT=$SS_PORT PROM_PORT=$PROM_PORT VM_PORT=$VM_PORT SS_PID=$SS_PID PROM_PID=$PROM_PID VM_PID=$VM_PID \
 	SS_DIR="$TMP/ss" PROM_DIR="$TMP/prom" VM_DIR="$TMP/vm" \
 	node --max-old-space-size=4096 bench/query_bench.js
-echo "versions: $(prometheus --version 2>&1 | head -1); victoria-metrics $(dpkg-query -W -f="${Version}" victoria-metrics 2>/dev/null)" >&2
+echo "versions: $(prometheus --version 2>&1 | head -1); victoria-metrics $(dpkg-query -W -f="\${Version}" victoria-metrics 2>/dev/null)" >&2

@@ -34,6 +34,9 @@ stage fuzz-replay make --no-print-directory -j"$(nproc)" fuzz-replay
 # The Prometheus PromQL conformance suite (../shared/specs/promql-tests), plain and under ASan.
 stage promql tests/promql/run.sh
 stage promql-asan env ASAN=1 tests/promql/run.sh
+# Loki's LogQL conformance corpus (../shared/specs/loki/logqltest), plain and under ASan.
+stage logql tests/logql/run.sh
+stage logql-asan env ASAN=1 tests/logql/run.sh
 stage integ tests/integ/run.sh
 stage interop tests/interop/run.sh
 # The UI in Debian's chromium, driven by playwright-core.

@@ -37,6 +37,12 @@ static const cli_cmd_t commands[] = {
     {"restart", "stop, then start", cli_restart_main},
     {"dump", "print stored samples, log entries and spans as JSON lines", cli_dump_main},
     {"query", "run a PromQL query (instant or range) against a running server", cli_query_main},
+    {"logs", "run a LogQL query (log lines or metrics) against a running server", cli_logs_main},
+    {"traces", "search traces with TraceQL on a running server (table of traces)", cli_traces_main},
+    {"trace", "show one trace as a span tree with a timeline", cli_trace_main},
+    {"import", "send test results (JUnit XML) to a running server as traces", cli_import_main},
+    {"ship", "follow JSON log files and push their lines to a running server", cli_ship_main},
+    {"tail", "print traces, logs and metrics as a running server receives them", cli_tail_main},
     {"version", "print the version and build information", cli_version_main},
     {"help", "show this help, or a command's: skillscope help COMMAND", cli_help_main},
 };
@@ -169,8 +175,7 @@ void cli_print_endpoints(FILE *f, const config_t *c)
     if (c->otlp_http_port)
         fprintf(f, "  OTLP/HTTP   http://%s:%d\n", host, c->otlp_http_port);
     if (c->otlp_grpc_port)
-        fprintf(f, "  OTLP/gRPC   %s:%d  (port reserved: the gRPC receiver is not built yet)\n",
-                host, c->otlp_grpc_port);
+        fprintf(f, "  OTLP/gRPC   http://%s:%d\n", host, c->otlp_grpc_port);
     fprintf(f, "  data        %s\n", c->data_dir);
     if (strcmp(c->listen, "0.0.0.0") == 0 || strcmp(c->listen, "::") == 0)
         fprintf(f, "  (listening on every interface: %s)\n", c->listen);
@@ -183,6 +188,12 @@ void cli_print_endpoints(FILE *f, const config_t *c)
           "  export OTEL_TRACES_EXPORTER=otlp\n"
           "  export CLAUDE_CODE_ENABLE_TELEMETRY=1\n",
           f);
+    if (c->otlp_grpc_port)
+        fprintf(f,
+                "or, for OTLP/gRPC:\n"
+                "  export OTEL_EXPORTER_OTLP_ENDPOINT=http://%s:%d\n"
+                "  export OTEL_EXPORTER_OTLP_PROTOCOL=grpc\n",
+                host, c->otlp_grpc_port);
 }
 
 /* ---- tiny HTTP client ---- */
@@ -349,6 +360,119 @@ int cli_http_request(const char *host, int port, const char *method, const char 
             return err_set(err, ERR_IO, "malformed chunked body");
     }
     return 0;
+}
+
+int cli_http_stream(const char *host, int port, const char *path, int timeout_ms, int *status,
+                    bool (*fn)(void *arg, const char *p, size_t n), void *arg,
+                    volatile sig_atomic_t *stop, err_t *err)
+{
+    int64_t deadline = clock_now_ms() + timeout_ms;
+    int fd = dial(host, port, deadline, err);
+    if (fd < 0)
+        return fd;
+    buf_t in = BUF_INIT;
+    buf_printf(&in,
+               "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: skillscope-cli\r\n"
+               "Accept: application/x-ndjson\r\nConnection: close\r\n\r\n",
+               path, host, port);
+    int rc = 0;
+    for (size_t off = 0; off < buf_len(&in) && rc == 0;) {
+        if ((rc = wait_fd(fd, POLLOUT, deadline, err)) != 0)
+            break;
+        ssize_t w = send(fd, in.pos + off, buf_len(&in) - off, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            rc = err_set(err, ERR_IO, "send: %s", strerror(errno));
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    buf_clear(&in);
+    bool headers = false, chunked = false, done = false;
+    enum { CH_SIZE, CH_DATA, CH_CRLF } st = CH_SIZE;
+    uint64_t left = 0;
+    while (rc == 0 && !done && !(stop && *stop)) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, 200);
+        if (pr < 0 && errno != EINTR) {
+            rc = err_set(err, ERR_IO, "poll: %s", strerror(errno));
+            break;
+        }
+        if (pr <= 0) {
+            if (!headers && clock_now_ms() > deadline)
+                rc = err_set(err, ERR_TIMEOUT, "no response from %s:%d", host, port);
+            continue;
+        }
+        uint8_t *p = buf_reserve(&in, 16384);
+        ssize_t r = recv(fd, p, 16384, 0);
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                rc = err_set(err, ERR_IO, "recv: %s", strerror(errno));
+            continue;
+        }
+        if (r == 0) {
+            if (!headers)
+                rc = err_set(err, ERR_IO, "connection closed before the response");
+            break;
+        }
+        in.last += r;
+        if (!headers) {
+            const char *all = buf_cstr(&in);
+            const char *hend = strstr(all, "\r\n\r\n");
+            if (!hend) {
+                if (buf_len(&in) > (64u << 10))
+                    rc = err_set(err, ERR_IO, "malformed HTTP response");
+                continue;
+            }
+            if (sscanf(all, "HTTP/1.%*d %d", status) != 1) {
+                rc = err_set(err, ERR_IO, "malformed HTTP response");
+                break;
+            }
+            for (const char *h = strstr(all, "\r\n"); h && h < hend; h = strstr(h + 2, "\r\n")) {
+                const char *ch = strstr(h + 2, "chunked"), *eol = strstr(h + 2, "\r\n");
+                if (strncasecmp(h + 2, "Transfer-Encoding:", 18) == 0 && ch && ch < eol)
+                    chunked = true;
+            }
+            in.pos += (size_t)(hend - all) + 4;
+            headers = true;
+        }
+        /* hand over what the buffer holds, de-chunking as we go */
+        while (buf_len(&in) && !done) {
+            if (!chunked) {
+                if (!fn(arg, (const char *)in.pos, buf_len(&in)))
+                    done = true;
+                buf_clear(&in);
+                break;
+            }
+            if (st == CH_SIZE) {
+                const char *q = memchr(in.pos, '\n', buf_len(&in));
+                if (!q)
+                    break;
+                left = strtoull((const char *)in.pos, NULL, 16);
+                in.pos = (uint8_t *)q + 1;
+                st = left ? CH_DATA : CH_CRLF;
+                if (!left)
+                    done = true; /* last chunk */
+            } else if (st == CH_DATA) {
+                size_t n = buf_len(&in) < left ? buf_len(&in) : (size_t)left;
+                if (!fn(arg, (const char *)in.pos, n))
+                    done = true;
+                in.pos += n;
+                left -= n;
+                if (!left)
+                    st = CH_CRLF;
+            } else {
+                const char *q = memchr(in.pos, '\n', buf_len(&in));
+                if (!q)
+                    break;
+                in.pos = (uint8_t *)q + 1;
+                st = CH_SIZE;
+            }
+        }
+        if (!buf_len(&in))
+            buf_clear(&in);
+    }
+    close(fd);
+    buf_deinit(&in);
+    return rc;
 }
 
 int cli_url_parse(const char *s, cli_url_t *u, err_t *err)

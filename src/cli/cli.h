@@ -11,6 +11,7 @@
 #define CLI_CLI_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -41,8 +42,20 @@ int cli_status_main(int argc, char **argv);
 int cli_restart_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);
 int cli_help_main(int argc, char **argv);
+/* `skillscope ship FILE...`: follows JSON-lines files, pushes to POST /loki/api/v1/push. */
+int cli_ship_main(int argc, char **argv);
+/* `skillscope tail`: prints GET /api/skillscope/tail as readable lines. */
+int cli_tail_main(int argc, char **argv);
 /* `skillscope query EXPR`: PromQL through GET /api/v1/query or /api/v1/query_range. */
 int cli_query_main(int argc, char **argv);
+/* `skillscope logs QUERY`: LogQL through GET /loki/api/v1/query_range (logs.c). */
+int cli_logs_main(int argc, char **argv);
+/* `skillscope traces QUERY` (TraceQL search table) and `skillscope trace ID` (span tree), through
+ * the Tempo API (traces.c). */
+int cli_traces_main(int argc, char **argv);
+int cli_trace_main(int argc, char **argv);
+/* `skillscope import junit FILE...`: JUnit XML test results as traces over OTLP/HTTP. */
+int cli_import_main(int argc, char **argv);
 
 /* Loads the server configuration for command cmd from argv/env/file. Returns -1 when the command
  * should go on, otherwise the exit code to return: 0 after printing --help (synopsis and about
@@ -65,6 +78,15 @@ int cli_http_get(const char *host, int port, const char *path, int timeout_ms, i
 int cli_http_request(const char *host, int port, const char *method, const char *path,
                      const char *content_type, const void *req_body, size_t req_len, int timeout_ms,
                      int *status, buf_t *body, err_t *err);
+
+/* GET path and hand the response body to fn piece by piece as it arrives (de-chunked), for
+ * endless responses such as /api/skillscope/tail. timeout_ms bounds connecting and the response
+ * headers only; *status is set before fn first runs. Stops when the server ends the response, fn
+ * returns false, or *stop (may be NULL; e.g. set by a signal handler) turns true - checked every
+ * 200 ms. 0 then; ERR_IO / ERR_TIMEOUT with err saying why. */
+int cli_http_stream(const char *host, int port, const char *path, int timeout_ms, int *status,
+                    bool (*fn)(void *arg, const char *p, size_t n), void *arg,
+                    volatile sig_atomic_t *stop, err_t *err);
 
 /* A --server URL: http://host[:port][/prefix]; the scheme is optional, https is refused. */
 typedef struct cli_url {

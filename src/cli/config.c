@@ -48,6 +48,9 @@ static const opt_t opts[] = {
      "OTLP/HTTP receiver (default 4318, 0 = off)", K_PORT, offsetof(config_t, otlp_http_port)},
     {"otlp-grpc-port", "SKILLSCOPE_OTLP_GRPC_PORT", "otlp_grpc_port", "PORT",
      "OTLP/gRPC receiver (default 4317, 0 = off)", K_PORT, offsetof(config_t, otlp_grpc_port)},
+    {"otlp-grpc-max-recv-bytes", "SKILLSCOPE_OTLP_GRPC_MAX_RECV_BYTES", "otlp_grpc_max_recv_bytes",
+     "SIZE", "largest OTLP/gRPC message accepted, compressed or inflated (default 4MiB)", K_SIZE,
+     offsetof(config_t, otlp_grpc_max_recv_bytes)},
     {"retention", "SKILLSCOPE_RETENTION", "retention", "DURATION",
      "delete data older than this, e.g. 30d, 12h (default 90d, 0 = forever)", K_DURATION,
      offsetof(config_t, retention_ms)},
@@ -95,6 +98,7 @@ void config_init(config_t *c)
     c->http_port = 3000;
     c->otlp_http_port = 4318;
     c->otlp_grpc_port = 4317;
+    c->otlp_grpc_max_recv_bytes = 4u << 20;
     c->retention_ms = 90LL * 86400 * 1000;
     c->retention_bytes = 10ULL << 30;
     c->wal_fsync = WAL_FSYNC_BATCH;

@@ -8,6 +8,7 @@
  *   --http-port        SKILLSCOPE_HTTP_PORT         http_port       3000
  *   --otlp-http-port   SKILLSCOPE_OTLP_HTTP_PORT    otlp_http_port  4318 (0 = off)
  *   --otlp-grpc-port   SKILLSCOPE_OTLP_GRPC_PORT    otlp_grpc_port  4317 (0 = off)
+ *   --otlp-grpc-max-recv-bytes SKILLSCOPE_OTLP_GRPC_MAX_RECV_BYTES otlp_grpc_max_recv_bytes 4MiB
  *   --retention        SKILLSCOPE_RETENTION         retention       90d  (0 = forever)
  *   --retention-size   SKILLSCOPE_RETENTION_SIZE    retention_size  10GiB (0 = unlimited)
  *   --wal-fsync        SKILLSCOPE_WAL_FSYNC         wal_fsync       batch (always | off)
@@ -41,6 +42,8 @@ typedef struct config {
     int http_port;
     int otlp_http_port; /* 0 = off */
     int otlp_grpc_port; /* 0 = off */
+    /* the largest OTLP/gRPC message accepted, compressed or inflated */
+    uint64_t otlp_grpc_max_recv_bytes;
     int64_t retention_ms;
     uint64_t retention_bytes;
     wal_fsync_mode_t wal_fsync;

@@ -7,9 +7,10 @@
  * (commit completions: ingest replies only after the WAL is durable), a 60 s timer runs
  * db_maintain (cut head to blocks, compaction, retention).
  *
- * Shutdown on SIGINT/SIGTERM: /-/ready turns 503, the HTTP server stops accepting and waits up
- * to 10 s for in-flight requests, then the loop returns and the store is closed (pending commits
- * finish, the head is flushed, the WAL closed). A second signal skips the wait.
+ * Shutdown on SIGINT/SIGTERM: /-/ready turns 503, the HTTP server stops accepting and the gRPC
+ * server sends GOAWAY; both wait up to 10 s for in-flight requests and streams, then the loop
+ * returns and the store is closed (pending commits finish, the head is flushed, the WAL closed).
+ * A second signal skips the wait.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,14 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "ingest/derived.h"
+#include "ingest/filelog.h"
 #include "ingest/ingest.h"
+#include "ingest/loki_push.h"
+#include "ingest/otlp_grpc.h"
 #include "ingest/remote_write.h"
+#include "ingest/scrape.h"
+#include "ingest/tail.h"
+#include "net/grpc.h"
 #include "net/http.h"
 #include "net/loop.h"
 #include "query/api.h"
@@ -36,8 +43,15 @@ typedef struct server {
     config_t *cfg;
     loop_t *loop;
     http_server_t *http;
+    grpc_server_t *grpc; /* NULL when the gRPC port is off */
     db_t *db;
+    filelog_t *files; /* `sources:` tailers, NULL when none */
+    tail_t *tail;     /* GET /api/skillscope/tail */
+    /* scrape_configs, parsed before the store opens; then owned by the scrape manager */
+    scrape_config_t *scrape_cfg;
+    scrape_manager_t *scrape;
     int signals;
+    int draining; /* servers still finishing their in-flight requests */
 } server_t;
 
 static void on_db_event(void *arg)
@@ -55,7 +69,8 @@ static void on_maintain(void *arg)
 static void on_drained(void *arg)
 {
     server_t *s = arg;
-    loop_stop(s->loop);
+    if (--s->draining <= 0)
+        loop_stop(s->loop);
 }
 
 static void on_signal(int signo, void *arg)
@@ -68,7 +83,11 @@ static void on_signal(int signo, void *arg)
     }
     log_info("shutting down", "signal=%d inflight=%zu", signo, http_server_inflight(s->http));
     status_set_db(NULL);
+    scrape_manager_stop(s->scrape); /* targets go away: their series get stale markers */
+    s->draining = s->grpc ? 2 : 1;
     http_server_shutdown(s->http, SHUTDOWN_GRACE_MS, on_drained, s);
+    if (s->grpc)
+        grpc_server_shutdown(s->grpc, SHUTDOWN_GRACE_MS, on_drained, s);
 }
 
 static int listen_all(server_t *s, err_t *err)
@@ -79,6 +98,14 @@ static int listen_all(server_t *s, err_t *err)
     if (c->otlp_http_port &&
         http_server_listen(s->http, "otlp_http", c->listen, c->otlp_http_port, err) != 0)
         return err->code;
+    if (c->otlp_grpc_port) {
+        grpc_opts_t go = {.max_recv_bytes = (size_t)c->otlp_grpc_max_recv_bytes};
+        s->grpc = grpc_server_new(s->loop, &go);
+        if (!s->grpc)
+            return err_set(err, ERR_NOMEM, "out of memory");
+        if (grpc_server_listen(s->grpc, c->listen, c->otlp_grpc_port, err) != 0)
+            return err->code;
+    }
     return 0;
 }
 
@@ -90,6 +117,22 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
     if ((rc = ingest_register(s->http, s->db, err)) != 0)
         return rc;
     if ((rc = remote_write_register(s->http, s->db, err)) != 0)
+        return rc;
+    if ((rc = loki_push_register(s->http, s->db, err)) != 0)
+        return rc;
+    if (s->grpc && (rc = otlp_grpc_register(s->grpc, s->db, err)) != 0)
+        return rc;
+    if (!(s->tail = tail_register(s->http, s->db, err)))
+        return err->code;
+    s->scrape = scrape_manager_new(s->loop, s->db, s->scrape_cfg);
+    s->scrape_cfg = NULL;
+    if (!s->scrape)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    char self[320];
+    snprintf(self, sizeof self, "%s:%d", cli_client_host(s->cfg, true),
+             http_server_port(s->http, "main"));
+    scrape_manager_add_self(s->scrape, self);
+    if ((rc = scrape_register(s->http, s->scrape, err)) != 0)
         return rc;
     api_set_limits(s->cfg->query_timeout_ms, s->cfg->query_max_samples);
     if ((rc = api_register(s->http, s->db, err)) != 0)
@@ -139,8 +182,31 @@ static int serve_run(config_t *c)
         fprintf(stderr, "skillscope serve: %s\n", err.msg);
         goto out;
     }
+    if (c->otlp_grpc_max_recv_bytes == 0 || c->otlp_grpc_max_recv_bytes > (1u << 31)) {
+        fprintf(stderr,
+                "skillscope serve: --otlp-grpc-max-recv-bytes: %llu bytes is out of range (1B .. "
+                "2GiB)\n",
+                (unsigned long long)c->otlp_grpc_max_recv_bytes);
+        code = CLI_EXIT_USAGE;
+        goto out;
+    }
     if (listen_all(&s, &err) != 0) {
         fprintf(stderr, "skillscope serve: cannot listen on %s\n", err.msg);
+        goto out;
+    }
+    filelog_source_t *sources = NULL;
+    size_t n_sources = 0;
+    if (filelog_config_parse(config_yaml(c), config_yaml_get(c, "sources"), c->config_file,
+                             &c->arena, &sources, &n_sources, &err) != 0) {
+        fprintf(stderr, "skillscope serve: %s\n", err.msg);
+        code = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (scrape_config_parse(config_yaml(c), config_yaml_get(c, "scrape_configs"),
+                            config_yaml_get(c, "global"), c->config_file, &s.scrape_cfg,
+                            &err) != 0) {
+        fprintf(stderr, "skillscope serve: %s\n", err.msg);
+        code = CLI_EXIT_USAGE;
         goto out;
     }
 
@@ -187,6 +253,12 @@ static int serve_run(config_t *c)
         fprintf(stderr, "skillscope serve: cannot watch the store's event fd\n");
         goto out;
     }
+    if (n_sources &&
+        !(s.files = filelog_start(s.loop, s.db, c->data_dir, sources, n_sources, &err))) {
+        fprintf(stderr, "skillscope serve: %s\n", err.msg);
+        goto out;
+    }
+    scrape_manager_start(s.scrape);
     banner(c);
     log_info("started", "version=%s data_dir=\"%s\" startup_ms=%lld", SKILLSCOPE_VERSION,
              c->data_dir, (long long)(clock_now_ms() - start_ms));
@@ -202,12 +274,19 @@ out:
     status_set_db(NULL);
     if (watch)
         loop_watch_stop(watch);
+    tail_free(s.tail);     /* ends live-view streams before the store goes */
+    filelog_stop(s.files); /* no new commits; those in flight finish in db_close */
+    scrape_manager_stop(s.scrape);
+    scrape_manager_free(s.scrape);
+    scrape_config_free(s.scrape_cfg);
     if (s.db) {
         db_close(s.db);
         cli_pidfile_remove(c);
         log_info("stopped", "data_dir=\"%s\"", c->data_dir);
     }
+    filelog_free(s.files); /* saves the positions the store acknowledged */
     http_server_free(s.http);
+    grpc_server_free(s.grpc);
     loop_free(s.loop);
     return code;
 }

@@ -65,6 +65,19 @@ int ingest_otlp_prepare(otlp_signal_t sig, otlp_enc_t enc, const uint8_t *body, 
     return 0;
 }
 
+uint64_t ingest_otlp_store_rejected(otlp_signal_t sig, const db_commit_result_t *res)
+{
+    switch (sig) {
+    case OTLP_SIGNAL_TRACES:
+        return res->spans_rejected;
+    case OTLP_SIGNAL_METRICS:
+        return res->samples_rejected;
+    case OTLP_SIGNAL_LOGS:
+        return res->logs_rejected;
+    }
+    return 0;
+}
+
 void ingest_otlp_response(buf_t *out, otlp_signal_t sig, otlp_enc_t enc, uint64_t rejected,
                           const char *msg)
 {

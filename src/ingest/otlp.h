@@ -40,6 +40,9 @@ void ingest_otlp_response(buf_t *out, otlp_signal_t sig, otlp_enc_t enc, uint64_
 /* google.rpc.Status{code, message} in the given encoding. */
 void ingest_otlp_status(buf_t *out, otlp_enc_t enc, int32_t grpc_code, const char *msg);
 
+/* The items of the signal that the store refused in a commit (for metrics: samples, which are at
+ * most the points sent). */
+uint64_t ingest_otlp_store_rejected(otlp_signal_t sig, const db_commit_result_t *res);
 /* Counts what a request brought in Skillscope's own metrics. */
 void ingest_count(otlp_signal_t sig, uint64_t accepted, uint64_t refused);
 

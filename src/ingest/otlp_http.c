@@ -62,18 +62,7 @@ static void reply_ok(http_req_t *req, otlp_signal_t sig, otlp_enc_t enc, uint64_
 static void committed(void *arg, const db_commit_result_t *res)
 {
     pending_t *p = arg;
-    uint64_t store_rejected = 0;
-    switch (p->sig) {
-    case OTLP_SIGNAL_TRACES:
-        store_rejected = res->spans_rejected;
-        break;
-    case OTLP_SIGNAL_METRICS:
-        store_rejected = res->samples_rejected; /* samples, not points: at most the points sent */
-        break;
-    case OTLP_SIGNAL_LOGS:
-        store_rejected = res->logs_rejected;
-        break;
-    }
+    uint64_t store_rejected = ingest_otlp_store_rejected(p->sig, res);
     if (res->status) {
         ingest_count(p->sig, 0, p->items);
         log_error("ingest commit failed", "signal=%s err=%s", ingest_signal_name(p->sig),

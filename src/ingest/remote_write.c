@@ -23,10 +23,9 @@
 #include <strings.h>
 
 #include "base/log.h"
+#include "ingest/internal.h"
 #include "ingest/otlp.h"
 #include "proto/prompb.h"
-
-#define RETRY_AFTER_S "1"
 
 typedef struct pending {
     http_req_t *req;
@@ -49,8 +48,7 @@ static void committed(void *arg, const db_commit_result_t *res)
     if (res->status) {
         ingest_count(OTLP_SIGNAL_METRICS, 0, p->samples);
         log_error("remote write commit failed", "err=%s", err_name(res->status));
-        http_add_header(p->req, "Retry-After", RETRY_AFTER_S);
-        http_reply_text(p->req, 503, "storage failed to write the samples durably; retry later");
+        ingest__reply_not_durable(p->req, "samples");
         return;
     }
     ingest_count(OTLP_SIGNAL_METRICS, res->samples_accepted, res->samples_rejected);
@@ -139,24 +137,12 @@ static void handle(http_req_t *req, void *arg)
                         "unsupported Content-Encoding \"%s\" for remote write (want snappy)", ce);
         return;
     }
-    str_t body = http_req_body(req);
     arena_t *a = http_req_arena(req);
-    size_t raw_len;
-    if (snappy_uncompressed_length(body.ptr, body.len, &raw_len) != SNAPPY_OK) {
-        http_reply_text(req, 400, "invalid snappy block: cannot read the uncompressed length");
+    str_t rawb;
+    if (!ingest__snappy_body(req, http_req_body(req), HTTP_DEFAULT_MAX_DECODED_BYTES, &rawb))
         return;
-    }
-    if (raw_len > HTTP_DEFAULT_MAX_DECODED_BYTES) {
-        http_reply_text(req, 413, "uncompressed body of %zu bytes exceeds the limit of %u bytes",
-                        raw_len, HTTP_DEFAULT_MAX_DECODED_BYTES);
-        return;
-    }
-    char *raw = arena_alloc(a, raw_len ? raw_len : 1);
-    size_t out_len = raw_len;
-    if (snappy_uncompress(body.ptr, body.len, raw, &out_len) != SNAPPY_OK || out_len != raw_len) {
-        http_reply_text(req, 400, "invalid snappy block: corrupt compressed data");
-        return;
-    }
+    const char *raw = rawb.ptr;
+    size_t raw_len = rawb.len;
     prompb_write_t w;
     err_t err;
     err_clear(&err);
@@ -210,12 +196,45 @@ static void handle(http_req_t *req, void *arg)
     if (rc) {
         db_batch_free(batch);
         ingest_count(OTLP_SIGNAL_METRICS, 0, samples);
-        http_add_header(req, "Retry-After", RETRY_AFTER_S);
-        http_reply_text(req, 503, "%s",
-                        rc == ERR_OVERLOAD
-                            ? "Skillscope is overloaded (write-ahead log queue full); retry later"
-                            : "Skillscope is shutting down; retry later");
+        ingest__reply_refused(req, rc);
     }
+}
+
+bool ingest__snappy_body(http_req_t *req, str_t body, size_t max_bytes, str_t *out)
+{
+    size_t raw_len;
+    if (snappy_uncompressed_length(body.ptr, body.len, &raw_len) != SNAPPY_OK) {
+        http_reply_text(req, 400, "invalid snappy block: cannot read the uncompressed length");
+        return false;
+    }
+    if (raw_len > max_bytes) {
+        http_reply_text(req, 413, "uncompressed body of %zu bytes exceeds the limit of %zu bytes",
+                        raw_len, max_bytes);
+        return false;
+    }
+    char *raw = arena_alloc(http_req_arena(req), raw_len ? raw_len : 1);
+    size_t out_len = raw_len;
+    if (snappy_uncompress(body.ptr, body.len, raw, &out_len) != SNAPPY_OK || out_len != raw_len) {
+        http_reply_text(req, 400, "invalid snappy block: corrupt compressed data");
+        return false;
+    }
+    *out = str_from(raw, raw_len);
+    return true;
+}
+
+void ingest__reply_refused(http_req_t *req, int rc)
+{
+    http_add_header(req, "Retry-After", INGEST_RETRY_AFTER_S);
+    http_reply_text(req, 503, "%s",
+                    rc == ERR_OVERLOAD
+                        ? "Skillscope is overloaded (write-ahead log queue full); retry later"
+                        : "Skillscope is shutting down; retry later");
+}
+
+void ingest__reply_not_durable(http_req_t *req, const char *what)
+{
+    http_add_header(req, "Retry-After", INGEST_RETRY_AFTER_S);
+    http_reply_text(req, 503, "storage failed to write the %s durably; retry later", what);
 }
 
 int remote_write_register(http_server_t *srv, db_t *db, err_t *err)

@@ -118,6 +118,9 @@ struct http_req {
 
     bool replied;
     bool cancelled;
+    bool streaming; /* http_reply_start was called and http_reply_end not yet */
+    http_stream_close_fn stream_close;
+    void *stream_arg;
 };
 
 struct http_server {
@@ -572,6 +575,7 @@ http_server_t *http_server_new(loop_t *l)
 }
 
 static void req_free(http_req_t *r);
+static void stream_closed(http_req_t *r);
 
 void http_server_free(http_server_t *s)
 {
@@ -580,8 +584,11 @@ void http_server_free(http_server_t *s)
     /* Freeing an evhttp frees its connections; their close callbacks settle our requests. */
     for (size_t i = 0; i < s->n_lst; i++)
         evhttp_free(s->lst[i].http);
-    while (s->live)
+    while (s->live) {
+        if (s->live->streaming)
+            stream_closed(s->live);
         req_free(s->live);
+    }
     if (s->shutdown_timer)
         loop_timer_stop(s->shutdown_timer);
     if (s->done_timer)
@@ -799,11 +806,22 @@ static void on_complete(struct evhttp_request *evreq, void *arg)
 }
 
 /* The connection is being freed (client gone, write error, server freed). */
+static void stream_closed(http_req_t *r)
+{
+    http_stream_close_fn fn = r->stream_close;
+    r->stream_close = NULL;
+    r->streaming = false;
+    if (fn)
+        fn(r->stream_arg);
+}
+
 static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
     http_req_t *r = arg;
     http_server_t *s = r->srv;
     watch_stop(r);
+    if (r->streaming) /* the owner lets go of r before it is freed below */
+        stream_closed(r);
     evhttp_connection_set_closecb(evcon, NULL, NULL);
     if (r->evreq) {
         evhttp_request_set_on_complete_cb(r->evreq, NULL, NULL);
@@ -1005,6 +1023,94 @@ void http_reply_text(http_req_t *r, int status, const char *fmt, ...)
         n = (int)sizeof msg - 2;
     msg[n++] = '\n';
     reply_impl(r, status, "text/plain; charset=utf-8", msg, (size_t)n, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Streaming replies
+ * ------------------------------------------------------------------------------------------- */
+
+int http_reply_start(http_req_t *r, int status, const char *content_type,
+                     http_stream_close_fn on_close, void *arg)
+{
+    if (r->replied) {
+        log_error("http reply sent twice", "path=\"%.*s\" status=%d", STR_FMT(r->path), status);
+        return ERR_INVAL;
+    }
+    r->replied = true;
+    watch_stop(r);
+    route_metrics_t *m = r->metrics ? r->metrics : &r->srv->unmatched;
+    int cls = status / 100 - 1;
+    if (cls >= 0 && cls < STATUS_CLASSES)
+        selfmon_counter_add(m->by_class[cls], 1);
+    r->streaming = true;
+    r->stream_close = on_close;
+    r->stream_arg = arg;
+    req_release_body(r);
+    if (r->cancelled || !r->evreq) {
+        /* the client left before the stream started */
+        http_server_t *s = r->srv;
+        r->streaming = false;
+        r->stream_close = NULL;
+        req_free(r);
+        maybe_shutdown_done(s);
+        return ERR_CLOSED;
+    }
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->evreq);
+    if (content_type)
+        evhttp_add_header(oh, "Content-Type", content_type);
+    evhttp_add_header(oh, "Cache-Control", "no-cache");
+    evhttp_add_header(oh, "X-Content-Type-Options", "nosniff");
+    if (r->srv->cors_origin) {
+        evhttp_add_header(oh, "Access-Control-Allow-Origin", r->srv->cors_origin);
+        if (strcmp(r->srv->cors_origin, "*") != 0)
+            evhttp_add_header(oh, "Vary", "Origin");
+    }
+    evhttp_send_reply_start(r->evreq, status, NULL);
+    /* The client only reads from now on: no read timeout (EOF is still noticed), and a write
+     * timeout so a client that stops reading is dropped eventually. */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->evreq);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (bev) {
+        struct timeval wtv = {CONN_TIMEOUT_SECS, 0};
+        bufferevent_set_timeouts(bev, NULL, &wtv);
+    }
+    return 0;
+}
+
+int http_reply_chunk(http_req_t *r, const void *data, size_t len)
+{
+    if (!r->streaming || r->cancelled || !r->evreq || !evhttp_request_get_connection(r->evreq))
+        return ERR_CLOSED;
+    if (!len)
+        return 0;
+    struct evbuffer *eb = evbuffer_new();
+    if (!eb)
+        return ERR_NOMEM;
+    evbuffer_add(eb, data, len);
+    evhttp_send_reply_chunk(r->evreq, eb);
+    evbuffer_free(eb);
+    return 0;
+}
+
+size_t http_reply_queued(const http_req_t *r)
+{
+    struct evhttp_connection *evcon = r->evreq ? evhttp_request_get_connection(r->evreq) : NULL;
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void http_reply_end(http_req_t *r)
+{
+    r->stream_close = NULL;
+    r->streaming = false;
+    if (r->cancelled || !r->evreq) {
+        http_server_t *s = r->srv;
+        req_free(r);
+        maybe_shutdown_done(s);
+        return;
+    }
+    /* on_complete frees r once the last chunk is written */
+    evhttp_send_reply_end(r->evreq);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1421,6 +1527,14 @@ void http_server_shutdown(http_server_t *s, int64_t timeout_ms, void (*done)(voi
     }
     s->done_cb = done;
     s->done_arg = arg;
+    /* Open streams never finish by themselves: end them now. */
+    for (http_req_t *r = s->live, *nx; r; r = nx) {
+        nx = r->next;
+        if (r->streaming) {
+            stream_closed(r);
+            http_reply_end(r);
+        }
+    }
     if (!s->shutdown_timer)
         s->shutdown_timer = loop_timer_start(s->loop, timeout_ms, false, shutdown_timeout, s);
     maybe_shutdown_done(s);

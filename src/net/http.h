@@ -158,6 +158,29 @@ void http_reply_buf(http_req_t *r, int status, const char *content_type, buf_t *
 void http_reply_text(http_req_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- streaming replies (chunked transfer, e.g. NDJSON that never ends) ----
+ *
+ * http_reply_start sends the status line and headers (Transfer-Encoding: chunked; no gzip) and
+ * counts as the handler's one reply; the body then follows in http_reply_chunk calls, on the loop
+ * thread, for as long as the stream lives, and http_reply_end finishes it (r must not be used
+ * after). The stream ends without http_reply_end when the client disconnects, or when the server
+ * shuts down (http_server_shutdown ends open streams at once so they do not hold up the drain) or
+ * is freed: on_close(arg) is then called once, and from that moment r must not be used. Memory is
+ * the caller's to bound: check http_reply_queued before writing and drop data for a slow client.
+ * A stream has no connection timeout while it is open (the client only reads). */
+
+typedef void (*http_stream_close_fn)(void *arg);
+
+/* ERR_CLOSED when the client already left: r is then freed and on_close is not called. */
+int http_reply_start(http_req_t *r, int status, const char *content_type,
+                     http_stream_close_fn on_close, void *arg);
+/* Queues len bytes (copied) as one chunk. ERR_CLOSED when the stream is no longer writable. */
+int http_reply_chunk(http_req_t *r, const void *data, size_t len);
+/* Bytes queued on the connection and not yet written to the socket. */
+size_t http_reply_queued(const http_req_t *r);
+/* Sends the last chunk; r is freed once it is written. on_close is not called. */
+void http_reply_end(http_req_t *r);
+
 /* ---- parsing helpers (exposed for tests and the fuzzer; all input is untrusted) ---- */
 
 typedef struct http_param {

@@ -20,6 +20,7 @@
 #include "proto/otlp.h"
 #include "proto/pbwire.h"
 #include "query/promql.h"
+#include "store/spans.h"
 
 #define NS_PER_MS 1000000LL
 #define DUMP_FLUSH_BYTES (64u << 10)
@@ -160,7 +161,7 @@ static void prom_runtimeinfo(db_t *db, const api_in_t *in, api_out_t *out)
 }
 
 /* The fixed answers of endpoints for features Skillscope does not have (yet): no Prometheus
- * command-line flags, no scrape targets, no rule groups, no alerts. */
+ * command-line flags, no rule groups, no alerts (/api/v1/targets is ingest/scrape's). */
 static void prom_fixed(api_out_t *out, const char *data_json)
 {
     jw_t w;
@@ -174,13 +175,6 @@ static void prom_flags(db_t *db, const api_in_t *in, api_out_t *out)
     (void)db;
     (void)in;
     prom_fixed(out, "{}");
-}
-
-static void prom_targets(db_t *db, const api_in_t *in, api_out_t *out)
-{
-    (void)db;
-    (void)in;
-    prom_fixed(out, "{\"activeTargets\":[],\"droppedTargets\":[]}");
 }
 
 static void prom_rules(db_t *db, const api_in_t *in, api_out_t *out)
@@ -210,7 +204,6 @@ ROUTE(h_prom_buildinfo, prom_api_buildinfo)
 ROUTE(h_prom_format_query, prom_format_query)
 ROUTE(h_prom_runtimeinfo, prom_runtimeinfo)
 ROUTE(h_prom_flags, prom_flags)
-ROUTE(h_prom_targets, prom_targets)
 ROUTE(h_prom_rules, prom_rules)
 ROUTE(h_prom_alerts, prom_alerts)
 ROUTE(h_loki_query_range, loki_api_query_range)
@@ -262,6 +255,39 @@ static void h_tempo_trace(http_req_t *r, void *arg, core_fn fn)
 static void h_tempo_v1(http_req_t *r, void *arg) { h_tempo_trace(r, arg, tempo_v1); }
 static void h_tempo_v2(http_req_t *r, void *arg) { h_tempo_trace(r, arg, tempo_v2); }
 
+ROUTE(h_tempo_search, tempo_api_search)
+ROUTE(h_tempo_buildinfo, tempo_api_buildinfo)
+static void tempo_tags1(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tags(db, in, false, out);
+}
+static void tempo_tags2(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tags(db, in, true, out);
+}
+static void tempo_values1(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tag_values(db, in, false, out);
+}
+static void tempo_values2(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tag_values(db, in, true, out);
+}
+ROUTE(h_tempo_tags1, tempo_tags1)
+ROUTE(h_tempo_tags2, tempo_tags2)
+
+static void h_tempo_tag_values(http_req_t *r, void *arg, core_fn fn)
+{
+    str_t name;
+    if (!label_tail(r, &name)) {
+        http_reply_text(r, 404, "404 page not found");
+        return;
+    }
+    run(r, arg, fn, name);
+}
+static void h_tempo_values1(http_req_t *r, void *arg) { h_tempo_tag_values(r, arg, tempo_values1); }
+static void h_tempo_values2(http_req_t *r, void *arg) { h_tempo_tag_values(r, arg, tempo_values2); }
+
 int api_register(http_server_t *srv, db_t *db, err_t *err)
 {
     g_start_ms = clock_now_ms();
@@ -281,7 +307,6 @@ int api_register(http_server_t *srv, db_t *db, err_t *err)
         {HTTP_GET | HTTP_POST, "/api/v1/format_query", h_prom_format_query},
         {HTTP_GET, "/api/v1/status/runtimeinfo", h_prom_runtimeinfo},
         {HTTP_GET, "/api/v1/status/flags", h_prom_flags},
-        {HTTP_GET, "/api/v1/targets", h_prom_targets},
         {HTTP_GET, "/api/v1/rules", h_prom_rules},
         {HTTP_GET, "/api/v1/alerts", h_prom_alerts},
         {HTTP_GET | HTTP_POST, "/loki/api/v1/query_range", h_loki_query_range},
@@ -292,6 +317,12 @@ int api_register(http_server_t *srv, db_t *db, err_t *err)
         {HTTP_GET, "/api/traces/*", h_tempo_v1},
         {HTTP_GET, "/api/v2/traces/*", h_tempo_v2},
         {HTTP_GET, "/api/echo", h_tempo_echo},
+        {HTTP_GET, "/api/search", h_tempo_search},
+        {HTTP_GET, "/api/search/tags", h_tempo_tags1},
+        {HTTP_GET, "/api/v2/search/tags", h_tempo_tags2},
+        {HTTP_GET, "/api/search/tag/*", h_tempo_values1},
+        {HTTP_GET, "/api/v2/search/tag/*", h_tempo_values2},
+        {HTTP_GET, "/api/status/buildinfo", h_tempo_buildinfo},
         {HTTP_GET, "/api/skillscope/dump", h_dump},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -370,18 +401,6 @@ static bool dump_log(void *arg, const db_log_entry_t *e)
     return true;
 }
 
-/* OTLP TracesData holding one span with its resource and scope, for decoding. */
-static void one_span_traces(buf_t *b, const db_span_t *s)
-{
-    size_t rs = pb_begin(b, 1);
-    pb_put_bytes(b, 1, s->resource_pb.ptr, s->resource_pb.len);
-    size_t ss = pb_begin(b, 2);
-    pb_put_bytes(b, 1, s->scope_pb.ptr, s->scope_pb.len);
-    pb_put_bytes(b, 2, s->span_pb.ptr, s->span_pb.len);
-    pb_end(b, ss);
-    pb_end(b, rs);
-}
-
 static bool dump_span(void *arg, const db_span_t *s)
 {
     dump_ctx_t *d = arg;
@@ -409,7 +428,7 @@ static bool dump_span(void *arg, const db_span_t *s)
     jw_key(&w, "end");
     put_ns(&w, s->end_ns);
     buf_t pb = BUF_INIT;
-    one_span_traces(&pb, s);
+    spans_traces_data(&pb, s);
     otlp_traces_t t;
     err_t err;
     arena_reset(&d->scratch);

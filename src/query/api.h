@@ -1,10 +1,13 @@
 /*
  * api.h - the read APIs on the main HTTP port, in the shapes of the systems Skillscope replaces:
  *   Prometheus  /api/v1/{query,query_range,format_query,series,labels,label/<name>/values,
- *               metadata,query_exemplars,status/{buildinfo,runtimeinfo,flags},targets,rules,
+ *               metadata,query_exemplars,status/{buildinfo,runtimeinfo,flags},rules,
  *               alerts}                                                  (prom_api.c, api.c)
+ *               (/api/v1/targets is served by ingest/scrape)
  *   Loki        /loki/api/v1/{query_range,query,labels,label/<name>/values,series} (loki_api.c)
- *   Tempo       /api/traces/<id>, /api/v2/traces/<id>, /api/echo         (tempo_api.c)
+ *   Tempo       /api/traces/<id>, /api/v2/traces/<id>, /api/echo, /api/search,
+ *               /api/{,v2/}search/tags, /api/{,v2/}search/tag/<tag>/values,
+ *               /api/status/buildinfo                                    (tempo_api.c)
  *   Skillscope  /api/skillscope/dump (stored items as JSON lines, for `skillscope dump`)
  *
  * Each endpoint is a "core" function that reads an api_in_t (parameters, route tail, Accept) and
@@ -88,6 +91,13 @@ void loki_api_series(db_t *db, const api_in_t *in, api_out_t *out);
 /* Tempo (tempo_api.c). v2 selects /api/v2/traces (TraceByIDResponse) over /api/traces (Trace). */
 void tempo_api_trace(db_t *db, const api_in_t *in, bool v2, api_out_t *out);
 void tempo_api_echo(db_t *db, const api_in_t *in, api_out_t *out);
+/* /api/search (q, tags, minDuration, maxDuration, limit, spss, start, end), /api/search/tags and
+ * /api/v2/search/tags (v2), tag values (tail: the tag; v2: a scoped TraceQL identifier), and
+ * /api/status/buildinfo. Errors are text/plain 400 (tempo_api.c). */
+void tempo_api_search(db_t *db, const api_in_t *in, api_out_t *out);
+void tempo_api_tags(db_t *db, const api_in_t *in, bool v2, api_out_t *out);
+void tempo_api_tag_values(db_t *db, const api_in_t *in, bool v2, api_out_t *out);
+void tempo_api_buildinfo(db_t *db, const api_in_t *in, api_out_t *out);
 /* Tempo's util.HexStringToTraceID: up to 32 hex digits, left-padded with zeros. ERR_PARSE with
  * Tempo's message ("trace IDs can only contain hex characters: invalid character 'x' at position
  * 3", "trace IDs can't be larger than 128 bits"). */

@@ -169,8 +169,19 @@ labels_t pqe__labels_del(pqe_ctx_t *c, const labels_t *ls, const str_t *names, s
                          bool del_name);
 labels_t pqe__labels_keep(pqe_ctx_t *c, const labels_t *ls, const str_t *names, size_t n);
 labels_t pqe__labels_set(pqe_ctx_t *c, const labels_t *ls, str_t name, str_t value);
-/* Kahan-Neumaier step: adds inc to *sum with compensation *comp. */
-void pqe__kahan_inc(double inc, double *sum, double *comp);
+/* Kahan-Neumaier step: adds inc to *sum with compensation *comp. Inline: aggregations call it
+ * once per series and step. */
+static inline void pqe__kahan_inc(double inc, double *sum, double *comp)
+{
+    double t = *sum + inc;
+    if (__builtin_isinf(t))
+        *comp = 0;
+    else if (__builtin_fabs(*sum) >= __builtin_fabs(inc))
+        *comp += (*sum - t) + inc;
+    else
+        *comp += (inc - t) + *sum;
+    *sum = t;
+}
 /* Window [lo, hi) of m's points for step i. */
 void pqe__window(const pqe_ctx_t *c, const pqe_val_t *m, const pqe_mseries_t *s, size_t i,
                  size_t *lo, size_t *hi, int64_t *te);
@@ -178,6 +189,54 @@ void pqe__window(const pqe_ctx_t *c, const pqe_val_t *m, const pqe_mseries_t *s,
 /* Evaluates a vector selector; with sample_ts the values are the samples' timestamps in seconds
  * (for timestamp()). */
 int pqe__vector_selector(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_val_t *out);
+
+/* ---- streaming: instant vectors handed out one series at a time ----
+ * A sink receives each series of an instant-vector expression in the order the whole evaluation
+ * would list them; s->v / s->has are the producer's scratch, valid during the call only (labels
+ * live in the context arena). A non-zero return stops the stream and is passed up. Aggregations
+ * consume range functions and selectors this way, so `sum by (x) (rate(m[5m]))` never holds the
+ * series x steps matrix of its input. */
+typedef int (*pqe_sink_fn)(pqe_ctx_t *c, void *arg, const pqe_series_t *s);
+
+/* Evaluates instant-vector expression n series by series into sink. Selectors and range
+ * functions over selectors (or subqueries) stream; anything else is evaluated whole first. */
+int pqe__stream(pqe_ctx_t *c, const pq_node_t *n, pqe_sink_fn sink, void *arg);
+/* A sink that appends copies of the series to a vector (arg: pqe_val_t, zeroed VECTOR first). */
+int pqe__sink_collect(pqe_ctx_t *c, void *arg, const pqe_series_t *s);
+/* Streams a vector selector (see pqe__vector_selector). */
+int pqe__vector_selector_stream(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_sink_fn sink,
+                                void *arg);
+/* True when call n is a range-vector function (rate, *_over_time, ...). */
+bool pqe__is_range_call(const pq_node_t *n);
+/* Streams range-vector function call n (pqe__is_range_call). */
+int pqe__range_call_stream(pqe_ctx_t *c, const pq_node_t *n, pqe_sink_fn sink, void *arg);
+
+/* Matrix selector n streamed one series at a time: m receives the window parameters (range,
+ * offset, @) and no series; each series with samples (stale markers dropped) is passed to fn
+ * with its points, which are scratch valid during the call. */
+typedef int (*pqe_msink_fn)(pqe_ctx_t *c, void *arg, const pqe_val_t *m, const pqe_mseries_t *s);
+int pqe__matrix_selector_stream(pqe_ctx_t *c, const pq_node_t *n, pqe_msink_fn fn, void *arg);
+/* Window parameters (range, offset, @) of matrix selector n, no series. */
+void pqe__matrix_params(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *m);
+/* Computes one series' values over the steps from its points and returns how many steps have
+ * one; must be pure: it runs on worker threads and may only read c (o, start, step, n_steps). */
+typedef size_t (*pqe_row_fn)(const pqe_ctx_t *c, void *arg, const pqe_val_t *m, const pq_point_t *p,
+                             size_t n, double *v, uint8_t *has);
+/* A selector streamed through a row function. */
+typedef struct pqe_rows {
+    const pq_node_t *sel; /* vector or matrix selector: its matchers */
+    int64_t mint, maxt;   /* samples loaded */
+    bool instant; /* stale markers kept; a series counts (and is kept) by its present steps, not
+                     by its samples */
+    pqe_row_fn row;
+    void *row_arg;
+    const pqe_val_t *m; /* passed to row */
+    bool drop_name;     /* of the output series */
+} pqe_rows_t;
+/* Streams the selected series through r->row into sink, one output series per selected series
+ * with samples (with present steps when instant), in selection order. Decoding and row run on
+ * up to 4 threads, by batches of series; sink and the sample limit run on the caller's thread. */
+int pqe__rows(pqe_ctx_t *c, const pqe_rows_t *r, pqe_sink_fn sink, void *arg);
 
 int pqe__binary(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out);
 int pqe__aggregate(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out);

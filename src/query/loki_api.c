@@ -4,31 +4,37 @@
  * Parameter parsing and validation order follow pkg/loghttp (params.go, query.go); errors are
  * text/plain 400 with Loki's message, success bodies are Loki's JSON plus its trailing newline.
  *
- * query_range over a plain stream selector: the store delivers entries of matching streams in
- * time order (newest first for backward) up to limit; each entry is filed under its full label
- * set, stream labels plus structured metadata (a metadata name that clashes with a stream label
- * becomes <name>_extracted, as Loki's label builder does), because that is the "stream" Loki
- * reports for non-categorised responses. Groups are written sorted by their label string, each
- * with its entries in delivery order, like Loki's readStreams. `interval` keeps one entry per
- * interval, counted from the first delivered entry, again as readStreams does.
+ * query and query_range parse LogQL (logql.h) and run it over the log store. Log queries return
+ * `streams`: each entry is filed under its full post-pipeline label set (stream labels,
+ * structured metadata with Loki's <name>_extracted clash rule, parsed labels), groups sorted by
+ * their label string, entries in delivery order, as Loki's readStreams writes them. Metric queries
+ * return `vector`/`scalar` (instant) or `matrix` (range) in Prometheus' JSON shape. Every success
+ * body carries a `stats` object with Loki's `summary` fields.
  *
- * The store has no stream listing with matchers yet, so labels/label values with `query` and
- * series walk the matching entries and collect each distinct stream once.
+ * Limits (Loki's defaults): at most 5000 entries per log query (max_entries_limit_per_query), a
+ * query range of at most 30d1h (max_query_length), 11000 points per series, 500 series per metric
+ * query (max_query_series), and a 2 minute evaluation deadline.
+ *
+ * labels / label values with `query`, and series, walk the matching entries and collect each
+ * distinct stream once (the store has no stream listing with matchers).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/fmtnum.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "query/api.h"
+#include "query/logql.h"
 
 #define NS_PER_S 1000000000LL
 #define MAX_POINTS 11000
-
-static const char *const k_only_selector =
-    "only a plain stream selector like {service_name=\"x\"} can be queried until LogQL support "
-    "lands (line filters, parsers and metric queries are not implemented yet)";
+#define MAX_ENTRIES 5000
+#define MAX_SERIES 500
+#define MAX_QUERY_LENGTH_NS ((30LL * 24 + 1) * 3600 * NS_PER_S)
+#define QUERY_TIMEOUT_NS (120LL * NS_PER_S)
 
 static void loki_error(api_out_t *out, const char *msg)
 {
@@ -38,81 +44,45 @@ static void loki_error(api_out_t *out, const char *msg)
     out->content_type = "text/plain; charset=utf-8";
 }
 
+static void server_error(api_out_t *out, int rc, const err_t *err)
+{
+    buf_clear(&out->body);
+    buf_puts(&out->body, err->msg[0] ? err->msg : err_str(rc));
+    out->status = rc == ERR_TIMEOUT ? 504 : 500;
+    out->content_type = "text/plain; charset=utf-8";
+}
+
 static void ok_json(api_out_t *out)
 {
     out->status = 200;
     out->content_type = "application/json; charset=UTF-8";
 }
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-/* End of the selector's closing brace (index after '}'), skipping quoted strings; 0 if none. */
-static size_t selector_end(str_t q)
+/* Parses q as LogQL; on failure writes the 400 and returns NULL. */
+static logql_query_t *parse_query(str_t q, api_out_t *out)
 {
-    char quote = 0;
-    for (size_t i = 0; i < q.len; i++) {
-        char c = q.ptr[i];
-        if (quote) {
-            if (c == '\\' && quote != '`')
-                i++;
-            else if (c == quote)
-                quote = 0;
-        } else if (c == '"' || c == '\'' || c == '`') {
-            quote = c;
-        } else if (c == '}') {
-            return i + 1;
-        }
+    logql_query_t *lq = NULL;
+    err_t err = {0};
+    if (logql_parse(q, &lq, &err) != 0) {
+        loki_error(out, err.msg);
+        return NULL;
     }
-    return 0;
+    return lq;
 }
 
-/* Parses a plain stream selector; on failure writes the 400 and returns false. */
-static bool parse_stream_selector(str_t q, arena_t *a, api_out_t *out, matcher_t **ms, size_t *n)
+/* The first stream selector of a parsed query. */
+static const lq_log_t *first_selector(const lq_expr_t *x)
 {
-    size_t i = 0;
-    while (i < q.len && is_space(q.ptr[i]))
-        i++;
-    char msg[1024];
-    if (i == q.len) {
-        loki_error(out, "parse error : syntax error: unexpected $end");
-        return false;
-    }
-    if (q.ptr[i] != '{') {
-        snprintf(msg, sizeof msg, "parse error at line 1, col %zu: %s", i + 1, k_only_selector);
-        loki_error(out, msg);
-        return false;
-    }
-    size_t end = selector_end(q);
-    if (end) {
-        size_t j = end;
-        while (j < q.len && is_space(q.ptr[j]))
-            j++;
-        if (j < q.len) {
-            snprintf(msg, sizeof msg, "parse error at line 1, col %zu: %s", j + 1, k_only_selector);
-            loki_error(out, msg);
-            return false;
-        }
-    }
-    err_t err;
-    if (matchers_parse(q, a, ms, n, &err) != 0) {
-        if (strstr(err.msg, "at least one non-empty matcher")) {
-            loki_error(out, "queries require at least one regexp or equality matcher that does not "
-                            "have an empty-compatible value. For instance, app=~\".*\" does not "
-                            "meet this requirement, but app=~\".+\" will");
-            return false;
-        }
-        const char *m = err.msg;
-        if (err.line > 0) {
-            const char *c = strstr(m, ": ");
-            if (c)
-                m = c + 2;
-        }
-        snprintf(msg, sizeof msg, "parse error at line %d, col %d: syntax error: %s",
-                 err.line > 0 ? err.line : 1, err.col > 0 ? err.col : 1, m);
-        loki_error(out, msg);
-        return false;
-    }
-    return true;
+    if (!x)
+        return NULL;
+    if (x->kind == LQ_LOG || x->kind == LQ_RANGE)
+        return &x->log;
+    const lq_log_t *l = first_selector(x->inner);
+    if (!l)
+        l = first_selector(x->lhs);
+    if (!l)
+        l = first_selector(x->rhs);
+    return l;
 }
 
 static bool bounds(const api_in_t *in, api_out_t *out, int64_t *start, int64_t *end)
@@ -126,137 +96,42 @@ static bool bounds(const api_in_t *in, api_out_t *out, int64_t *start, int64_t *
     return true;
 }
 
-/* ---- streams result ---- */
-
-typedef struct entry {
-    int64_t ts_ns;
-    str_t line;
-} entry_t;
-
-typedef struct group {
-    labels_t ls;
-    str_t key; /* {a="b", c="d"}: Loki sorts streams by this string */
-    entry_t *v;
-    size_t n, cap;
-} group_t;
-
-typedef struct collect {
-    arena_t *a;
-    group_t *g;
-    size_t n, cap;
-    u64map_t index; /* label-set hash (+probe) -> group index + 1 */
-    uint32_t limit;
-    uint32_t count;
-    bool backward;
-    int64_t interval_ns;
-    bool have_last;
-    int64_t last_ts;
-    labels_t scratch;
-    size_t scratch_cap;
-} collect_t;
-
-static int cmp_label(const void *a, const void *b)
+static void fmt_go_duration(char *out, size_t cap, int64_t ns)
 {
-    return str_cmp(((const label_t *)a)->name, ((const label_t *)b)->name);
+    int64_t s = ns / NS_PER_S;
+    int64_t h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
+    snprintf(out, cap, "%lldh%lldm%llds", (long long)h, (long long)m, (long long)sec);
 }
 
-static bool has_name(const labels_t *ls, str_t name)
+static bool check_length(api_out_t *out, int64_t start, int64_t end)
 {
-    for (size_t i = 0; i < ls->n; i++)
-        if (str_eq(ls->v[i].name, name))
-            return true;
-    return false;
-}
-
-/* Stream labels plus structured metadata into c->scratch, sorted. */
-static void merge_labels(collect_t *c, const labels_t *stream, const labels_t *meta)
-{
-    size_t need = stream->n + (meta ? meta->n : 0);
-    if (need > c->scratch_cap) {
-        c->scratch_cap = need * 2;
-        c->scratch.v = ARENA_ARRAY(c->a, label_t, c->scratch_cap);
-    }
-    c->scratch.n = 0;
-    for (size_t i = 0; i < stream->n; i++)
-        c->scratch.v[c->scratch.n++] = stream->v[i];
-    for (size_t i = 0; meta && i < meta->n; i++) {
-        label_t l = meta->v[i];
-        if (has_name(stream, l.name)) {
-            char *p = arena_alloc(c->a, l.name.len + 10);
-            memcpy(p, l.name.ptr, l.name.len);
-            memcpy(p + l.name.len, "_extracted", 10);
-            l.name = (str_t){p, l.name.len + 10};
-        }
-        if (has_name(&c->scratch, l.name))
-            continue;
-        c->scratch.v[c->scratch.n++] = l;
-    }
-    qsort(c->scratch.v, c->scratch.n, sizeof(label_t), cmp_label);
-}
-
-static group_t *find_group(collect_t *c, const labels_t *ls)
-{
-    uint64_t h = labels_hash(ls);
-    for (uint64_t k = h;; k = k * 0x9e3779b97f4a7c15ULL + 1) {
-        uint64_t key = k ? k : 1;
-        uint64_t *slot = u64map_get(&c->index, key);
-        if (!slot) {
-            if (c->n == c->cap) {
-                size_t cap = c->cap ? c->cap * 2 : 16;
-                group_t *g = ARENA_ARRAY(c->a, group_t, cap);
-                if (c->n)
-                    memcpy(g, c->g, c->n * sizeof *g);
-                c->g = g;
-                c->cap = cap;
-            }
-            group_t *g = &c->g[c->n];
-            memset(g, 0, sizeof *g);
-            g->ls = labels_copy(ls, c->a);
-            buf_t b = BUF_INIT;
-            labels_format(&b, &g->ls);
-            g->key = arena_str(c->a, buf_str(&b));
-            buf_deinit(&b);
-            u64map_put(&c->index, key, ++c->n);
-            return g;
-        }
-        group_t *g = &c->g[*slot - 1];
-        if (labels_eq(&g->ls, ls))
-            return g;
-    }
-}
-
-static bool collect_entry(void *arg, const db_log_entry_t *e)
-{
-    collect_t *c = arg;
-    if (c->count >= c->limit)
+    if (end - start > MAX_QUERY_LENGTH_NS) {
+        char got[64], lim[64], msg[256];
+        fmt_go_duration(got, sizeof got, end - start);
+        fmt_go_duration(lim, sizeof lim, MAX_QUERY_LENGTH_NS);
+        snprintf(msg, sizeof msg,
+                 "the query time range exceeds the limit (query length: %s, limit: %s)", got, lim);
+        loki_error(out, msg);
         return false;
-    if (c->interval_ns > 0 && c->have_last) {
-        bool keep = c->backward ? e->ts_ns <= c->last_ts - c->interval_ns
-                                : e->ts_ns >= c->last_ts + c->interval_ns;
-        if (!keep)
-            return true;
     }
-    merge_labels(c, e->stream, e->meta);
-    group_t *g = find_group(c, &c->scratch);
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 8;
-        entry_t *v = ARENA_ARRAY(c->a, entry_t, cap);
-        if (g->n)
-            memcpy(v, g->v, g->n * sizeof *v);
-        g->v = v;
-        g->cap = cap;
-    }
-    g->v[g->n++] = (entry_t){e->ts_ns, arena_str(c->a, e->line)};
-    c->have_last = true;
-    c->last_ts = e->ts_ns;
-    c->count++;
-    return c->count < c->limit;
+    return true;
 }
 
-static int cmp_group(const void *a, const void *b)
+static bool check_limit(api_out_t *out, uint32_t limit)
 {
-    return str_cmp(((const group_t *)a)->key, ((const group_t *)b)->key);
+    if (limit > MAX_ENTRIES) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "max entries limit per query exceeded, limit > max_entries_limit_per_query "
+                 "(%u > %d)",
+                 limit, MAX_ENTRIES);
+        loki_error(out, msg);
+        return false;
+    }
+    return true;
 }
+
+/* ---- JSON writers ---- */
 
 static void write_labels(jw_t *w, const labels_t *ls)
 {
@@ -268,10 +143,55 @@ static void write_labels(jw_t *w, const labels_t *ls)
     jw_end(w);
 }
 
-static void write_streams(api_out_t *out, collect_t *c)
+static void write_stats(jw_t *w, const lq_stats_t *st)
 {
-    if (c->n > 1)
-        qsort(c->g, c->n, sizeof *c->g, cmp_group);
+    double t = st->exec_s > 0 ? st->exec_s : 1e-9;
+    jw_key(w, "stats");
+    jw_obj(w);
+    jw_key(w, "summary");
+    jw_obj(w);
+    jw_key(w, "bytesProcessedPerSecond");
+    jw_int(w, (int64_t)((double)st->bytes_scanned / t));
+    jw_key(w, "linesProcessedPerSecond");
+    jw_int(w, (int64_t)((double)st->lines_scanned / t));
+    jw_key(w, "totalBytesProcessed");
+    jw_uint(w, st->bytes_scanned);
+    jw_key(w, "totalLinesProcessed");
+    jw_uint(w, st->lines_scanned);
+    jw_key(w, "execTime");
+    jw_double(w, st->exec_s);
+    jw_key(w, "queueTime");
+    jw_int(w, 0);
+    jw_key(w, "subqueries");
+    jw_int(w, 0);
+    jw_key(w, "totalEntriesReturned");
+    jw_uint(w, st->lines_returned);
+    jw_key(w, "splits");
+    jw_int(w, 0);
+    jw_key(w, "shards");
+    jw_int(w, 0);
+    jw_key(w, "totalPostFilterLines");
+    jw_uint(w, st->lines_returned);
+    jw_key(w, "totalStructuredMetadataBytesProcessed");
+    jw_int(w, 0);
+    jw_end(w);
+    jw_end(w);
+}
+
+static void write_point(jw_t *w, int64_t t_ns, double v)
+{
+    char ts[64], val[FMTNUM_MAX];
+    /* Loki writes metric timestamps as float seconds (ms precision) */
+    size_t n = fmt_ts_prom(ts, t_ns / 1000000);
+    jw_arr(w);
+    jw_raw(w, ts, n);
+    n = fmt_float_prom(val, v);
+    jw_str(w, (str_t){val, n});
+    jw_end(w);
+}
+
+static void write_result(api_out_t *out, const lq_result_t *r)
+{
     jw_t w;
     ok_json(out);
     jw_init(&w, &out->body);
@@ -281,34 +201,80 @@ static void write_streams(api_out_t *out, collect_t *c)
     jw_key(&w, "data");
     jw_obj(&w);
     jw_key(&w, "resultType");
-    jw_cstr(&w, "streams");
-    jw_key(&w, "result");
-    jw_arr(&w);
-    for (size_t i = 0; i < c->n; i++) {
-        const group_t *g = &c->g[i];
-        jw_obj(&w);
-        jw_key(&w, "stream");
-        write_labels(&w, &g->ls);
-        jw_key(&w, "values");
+    switch (r->type) {
+    case LQ_RES_STREAMS:
+        jw_cstr(&w, "streams");
+        jw_key(&w, "result");
         jw_arr(&w);
-        for (size_t k = 0; k < g->n; k++) {
-            char ts[24];
-            int n = snprintf(ts, sizeof ts, "%lld", (long long)g->v[k].ts_ns);
+        for (size_t i = 0; i < r->n_streams; i++) {
+            const lq_stream_t *g = &r->streams[i];
+            jw_obj(&w);
+            jw_key(&w, "stream");
+            write_labels(&w, &g->labels);
+            jw_key(&w, "values");
             jw_arr(&w);
-            jw_str(&w, (str_t){ts, (size_t)n});
-            jw_str(&w, g->v[k].line);
+            for (size_t k = 0; k < g->n; k++) {
+                char ts[24];
+                int n = snprintf(ts, sizeof ts, "%lld", (long long)g->v[k].ts_ns);
+                jw_arr(&w);
+                jw_str(&w, (str_t){ts, (size_t)n});
+                jw_str(&w, g->v[k].line);
+                jw_end(&w);
+            }
+            jw_end(&w);
             jw_end(&w);
         }
         jw_end(&w);
+        break;
+    case LQ_RES_SCALAR:
+        jw_cstr(&w, "scalar");
+        jw_key(&w, "result");
+        write_point(&w, r->scalar_t_ns, r->scalar);
+        break;
+    case LQ_RES_VECTOR:
+    case LQ_RES_MATRIX: {
+        bool vec = r->type == LQ_RES_VECTOR;
+        jw_cstr(&w, vec ? "vector" : "matrix");
+        jw_key(&w, "result");
+        jw_arr(&w);
+        for (size_t i = 0; i < r->n_series; i++) {
+            const lq_series_t *s = &r->series[i];
+            jw_obj(&w);
+            jw_key(&w, "metric");
+            write_labels(&w, &s->labels);
+            jw_key(&w, vec ? "value" : "values");
+            if (vec) {
+                write_point(&w, s->pts[0].t_ns, s->pts[0].v);
+            } else {
+                jw_arr(&w);
+                for (size_t k = 0; k < s->n; k++)
+                    write_point(&w, s->pts[k].t_ns, s->pts[k].v);
+                jw_end(&w);
+            }
+            jw_end(&w);
+        }
         jw_end(&w);
+        break;
     }
-    jw_end(&w);
-    jw_key(&w, "stats");
-    jw_obj(&w);
-    jw_end(&w);
+    }
+    write_stats(&w, &r->stats);
     jw_end(&w);
     jw_end(&w);
     buf_putc(&out->body, '\n');
+}
+
+static void run_query(db_t *db, const api_in_t *in, api_out_t *out, logql_query_t *q, int64_t start,
+                      int64_t end, int64_t step, const lq_opts_t *o)
+{
+    lq_result_t r;
+    err_t err = {0};
+    int rc = logql_exec(db, q, start, end, step, o, in->a, &r, &err);
+    if (rc == ERR_INVAL || rc == ERR_TOOBIG)
+        loki_error(out, err.msg);
+    else if (rc != 0)
+        server_error(out, rc, &err);
+    else
+        write_result(out, &r);
 }
 
 void loki_api_query_range(db_t *db, const api_in_t *in, api_out_t *out)
@@ -357,32 +323,22 @@ void loki_api_query_range(db_t *db, const api_in_t *in, api_out_t *out)
         loki_error(out, "interval must be >= 0");
         return;
     }
-    matcher_t *ms;
-    size_t n;
-    if (!parse_stream_selector(params_get(&in->params, "query"), in->a, out, &ms, &n))
+    logql_query_t *q = parse_query(params_get(&in->params, "query"), out);
+    if (!q)
         return;
-    collect_t c = {.a = in->a, .limit = limit, .backward = backward, .interval_ns = interval};
-    u64map_init(&c.index);
-    /* Loki's end is exclusive for log queries. */
-    int rc = end > start ? db_logs_select(db, ms, n, start, end - 1, backward,
-                                          interval > 0 ? 0 : limit, collect_entry, &c, &err)
-                         : 0;
-    matchers_deinit(ms, n);
-    if (rc != 0) {
-        u64map_deinit(&c.index);
-        buf_clear(&out->body);
-        buf_puts(&out->body, err.msg[0] ? err.msg : err_str(rc));
-        out->status = 500;
-        out->content_type = "text/plain; charset=utf-8";
-        return;
+    if (check_length(out, start, end) && (!logql_is_log(q) || check_limit(out, limit))) {
+        lq_opts_t o = {.limit = limit,
+                       .backward = backward,
+                       .interval_ns = interval,
+                       .max_series = MAX_SERIES,
+                       .deadline_ns = clock_mono_ns() + QUERY_TIMEOUT_NS};
+        run_query(db, in, out, q, start, end, logql_is_log(q) ? 0 : step, &o);
     }
-    write_streams(out, &c);
-    u64map_deinit(&c.index);
+    logql_free(q);
 }
 
 void loki_api_query(db_t *db, const api_in_t *in, api_out_t *out)
 {
-    (void)db;
     uint32_t limit;
     bool backward;
     int64_t t;
@@ -393,15 +349,41 @@ void loki_api_query(db_t *db, const api_in_t *in, api_out_t *out)
         loki_error(out, err.msg);
         return;
     }
-    matcher_t *ms;
-    size_t n;
-    if (!parse_stream_selector(params_get(&in->params, "query"), in->a, out, &ms, &n))
+    logql_query_t *q = parse_query(params_get(&in->params, "query"), out);
+    if (!q)
         return;
-    matchers_deinit(ms, n);
-    /* A stream selector is a log query, which Loki refuses as an instant query; metric queries
-     * (the only kind allowed here) need the LogQL engine. */
-    loki_error(out, "log queries are not supported as an instant query type, please change your "
-                    "query to a range query type");
+    if (logql_is_log(q)) {
+        /* Loki refuses log queries as instant queries */
+        loki_error(out, "log queries are not supported as an instant query type, please change "
+                        "your query to a range query type");
+    } else {
+        lq_opts_t o = {.limit = limit,
+                       .backward = backward,
+                       .max_series = MAX_SERIES,
+                       .deadline_ns = clock_mono_ns() + QUERY_TIMEOUT_NS};
+        run_query(db, in, out, q, t, t, 0, &o);
+    }
+    logql_free(q);
+}
+
+/* Parses a selector-bearing query for labels/series; on failure writes the 400. The matchers
+ * belong to *qp (logql_free). */
+static bool parse_stream_selector(str_t qs, api_out_t *out, logql_query_t **qp,
+                                  const matcher_t **ms, size_t *n)
+{
+    logql_query_t *q = parse_query(qs, out);
+    if (!q)
+        return false;
+    const lq_log_t *l = first_selector(q->root);
+    if (!l) {
+        logql_free(q);
+        loki_error(out, "parse error : queries require at least one stream selector");
+        return false;
+    }
+    *qp = q;
+    *ms = l->ms;
+    *n = l->n_ms;
+    return true;
 }
 
 /* ---- labels, label values, series ---- */
@@ -509,14 +491,15 @@ static void label_query(db_t *db, const api_in_t *in, api_out_t *out, str_t name
         write_label_response(out, v, n);
         return;
     }
-    matcher_t *ms;
+    const matcher_t *ms;
     size_t nm;
-    if (!parse_stream_selector(q, in->a, out, &ms, &nm))
+    logql_query_t *lq;
+    if (!parse_stream_selector(q, out, &lq, &ms, &nm))
         return;
     streams_acc_t acc = {.a = in->a};
     u64map_init(&acc.seen);
     bool ok = scan_streams(db, ms, nm, start, end, &acc, out);
-    matchers_deinit(ms, nm);
+    logql_free(lq);
     u64map_deinit(&acc.seen);
     if (!ok)
         return;
@@ -589,14 +572,15 @@ void loki_api_series(db_t *db, const api_in_t *in, api_out_t *out)
         ok = scan_streams(db, NULL, 0, start, end, &acc, out);
     }
     for (size_t i = 0; ok && i < ng; i++) {
-        matcher_t *ms;
+        const matcher_t *ms;
         size_t nm;
-        if (!parse_stream_selector(groups[i], in->a, out, &ms, &nm)) {
+        logql_query_t *lq;
+        if (!parse_stream_selector(groups[i], out, &lq, &ms, &nm)) {
             ok = false;
             break;
         }
         ok = scan_streams(db, ms, nm, start, end, &acc, out);
-        matchers_deinit(ms, nm);
+        logql_free(lq);
     }
     u64map_deinit(&acc.seen);
     if (!ok)

@@ -196,10 +196,8 @@ void promql_format(buf_t *out, const pq_node_t *n);
 
 /* ---- evaluation ---- */
 
-typedef struct pq_point {
-    int64_t t_ms;
-    double v;
-} pq_point_t;
+/* The store's sample type, so selectors read straight into result arrays. */
+typedef db_sample_t pq_point_t;
 
 typedef struct pq_series {
     labels_t labels;

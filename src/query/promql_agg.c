@@ -181,6 +181,44 @@ static int cmp_bottom(const void *a, const void *b)
     return x->k < y->k ? -1 : x->k > y->k;
 }
 
+/* Keeps the k best of the m entries of buf (best first under cmp, a total order) in buf[0..k):
+ * a bounded heap whose root is the worst entry kept, O(m log k) instead of sorting all m. The
+ * kept set is the first k of the sorted order; their order in buf is not. */
+static size_t keep_best(ranked_t *buf, size_t m, size_t k, int (*cmp)(const void *, const void *))
+{
+    if (k >= m)
+        return m;
+    for (size_t h = 0; h < m; h++) {
+        ranked_t x = buf[h];
+        size_t i;
+        if (h < k) { /* sift up: parents are worse or equal */
+            i = h;
+            while (i > 0 && cmp(&buf[(i - 1) / 2], &x) < 0) {
+                buf[i] = buf[(i - 1) / 2];
+                i = (i - 1) / 2;
+            }
+            buf[i] = x;
+            continue;
+        }
+        if (cmp(&x, &buf[0]) >= 0)
+            continue;
+        i = 0; /* replace the root, sift down */
+        for (;;) {
+            size_t l = 2 * i + 1, r = l + 1, w = l;
+            if (l >= k)
+                break;
+            if (r < k && cmp(&buf[r], &buf[l]) > 0)
+                w = r;
+            if (cmp(&buf[w], &x) <= 0)
+                break;
+            buf[i] = buf[w];
+            i = w;
+        }
+        buf[i] = x;
+    }
+    return k;
+}
+
 /* topk, bottomk, limitk: output series are the input series, present where selected. */
 static int select_k(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *in, const double *param,
                     const size_t *grp, size_t ng, pqe_val_t *out)
@@ -205,11 +243,12 @@ static int select_k(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *in, const doubl
                     if (in->series[s].has[i])
                         buf[m++] = (ranked_t){s, in->series[s].v[i]};
                 }
+                size_t kk = (uint64_t)k < m ? (size_t)k : m;
                 if (op == PQ_AGG_TOPK)
-                    qsort(buf, m, sizeof *buf, cmp_top);
+                    kk = keep_best(buf, m, kk, cmp_top);
                 else if (op == PQ_AGG_BOTTOMK)
-                    qsort(buf, m, sizeof *buf, cmp_bottom);
-                for (size_t j = 0; j < m && (int64_t)j < k; j++)
+                    kk = keep_best(buf, m, kk, cmp_bottom);
+                for (size_t j = 0; j < kk; j++)
                     keep[buf[j].k] = 1;
             }
         }
@@ -314,6 +353,167 @@ static int limit_ratio(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *in, const do
     return 0;
 }
 
+/* ---- streaming aggregation ----
+ * sum, avg, count, group, min and max fold each input series into its group as the series
+ * arrives (pqe__stream), step by step, so the input vector is never held whole. Each (group,
+ * step) sees the series in the same order as the step-major fold above, so the results are the
+ * same to the last bit. State per group: the output series' value and presence arrays, plus the
+ * Kahan compensation (sum, avg) and count, mean and mode arrays (avg). */
+
+typedef struct sagg_grp {
+    double *comp, *count, *mean;
+    uint8_t *incremental;
+} sagg_grp_t;
+
+typedef struct sagg {
+    const pq_node_t *n;
+    pq_aggop_t op;
+    bool by_name;
+    pqe_acc_t groups;
+    sagg_grp_t *st; /* per group, parallel to groups.s */
+    size_t st_cap;
+} sagg_t;
+
+static bool streams(pq_aggop_t op)
+{
+    return op == PQ_AGG_SUM || op == PQ_AGG_AVG || op == PQ_AGG_COUNT || op == PQ_AGG_GROUP ||
+           op == PQ_AGG_MIN || op == PQ_AGG_MAX;
+}
+
+static sagg_grp_t *sagg_state(pqe_ctx_t *c, sagg_t *g, size_t k)
+{
+    if (k >= g->st_cap) {
+        size_t cap = g->st_cap ? g->st_cap * 2 : 16;
+        while (cap <= k)
+            cap *= 2;
+        sagg_grp_t *ns = ARENA_ARRAY(c->a, sagg_grp_t, cap);
+        if (g->st_cap)
+            memcpy(ns, g->st, g->st_cap * sizeof *ns);
+        g->st = ns;
+        g->st_cap = cap;
+    }
+    sagg_grp_t *st = &g->st[k];
+    if (!st->comp && (g->op == PQ_AGG_SUM || g->op == PQ_AGG_AVG)) {
+        st->comp = ARENA_ARRAY(c->a, double, c->n_steps);
+        if (g->op == PQ_AGG_AVG) {
+            st->count = ARENA_ARRAY(c->a, double, c->n_steps);
+            st->mean = ARENA_ARRAY(c->a, double, c->n_steps);
+            st->incremental = ARENA_ARRAY(c->a, uint8_t, c->n_steps);
+        }
+    }
+    return st;
+}
+
+/* fold() for AVG on one (group, step) held in arrays. */
+static void avg_fold(sagg_grp_t *st, double *v, size_t i, double f)
+{
+    st->count[i]++;
+    if (!st->incremental[i]) {
+        double nv = v[i], nc = st->comp[i];
+        pqe__kahan_inc(f, &nv, &nc);
+        if (!isinf(nv)) {
+            v[i] = nv;
+            st->comp[i] = nc;
+            return;
+        }
+        st->incremental[i] = 1;
+        st->mean[i] = v[i] / (st->count[i] - 1);
+        st->comp[i] /= st->count[i] - 1;
+    }
+    if (isinf(st->mean[i])) {
+        if (isinf(f) && (st->mean[i] > 0) == (f > 0))
+            return;
+        if (!isinf(f) && !isnan(f))
+            return;
+    }
+    double cur = st->mean[i] + st->comp[i];
+    pqe__kahan_inc(f / st->count[i] - cur / st->count[i], &st->mean[i], &st->comp[i]);
+}
+
+static int sagg_sink(pqe_ctx_t *c, void *arg, const pqe_series_t *s)
+{
+    sagg_t *g = arg;
+    labels_t gl = group_labels(c, g->n, &s->labels);
+    size_t k = pqe__acc_series(c, &g->groups, &gl);
+    sagg_grp_t *st = sagg_state(c, g, k);
+    pqe_series_t *o = &g->groups.s[k];
+    double *ov = o->v;
+    uint8_t *oh = o->has;
+    const double *v = s->v;
+    const uint8_t *has = s->has;
+    bool any = false;
+    for (size_t i = 0; i < c->n_steps; i++) {
+        if (!has[i])
+            continue;
+        any = true;
+        double f = v[i];
+        if (!oh[i]) {
+            oh[i] = 1;
+            ov[i] = (g->op == PQ_AGG_COUNT || g->op == PQ_AGG_GROUP) ? 1 : f;
+            if (st->comp)
+                st->comp[i] = 0;
+            if (g->op == PQ_AGG_AVG) {
+                st->count[i] = 1;
+                st->mean[i] = f;
+                st->incremental[i] = 0;
+            }
+            continue;
+        }
+        switch (g->op) {
+        case PQ_AGG_SUM:
+            pqe__kahan_inc(f, &ov[i], &st->comp[i]);
+            break;
+        case PQ_AGG_AVG:
+            avg_fold(st, ov, i, f);
+            break;
+        case PQ_AGG_COUNT:
+            ov[i]++;
+            break;
+        case PQ_AGG_MIN:
+            if (ov[i] > f || isnan(ov[i]))
+                ov[i] = f;
+            break;
+        case PQ_AGG_MAX:
+            if (ov[i] < f || isnan(ov[i]))
+                ov[i] = f;
+            break;
+        default:
+            break;
+        }
+    }
+    if (any && g->by_name && s->drop_name)
+        o->drop_name = true;
+    return 0;
+}
+
+static int aggregate_stream(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
+{
+    sagg_t g;
+    memset(&g, 0, sizeof g);
+    g.n = n;
+    g.op = n->u.agg.op;
+    g.by_name = groups_by_name(n);
+    pqe__acc_init(&g.groups);
+    int rc = pqe__stream(c, n->u.agg.expr, sagg_sink, &g);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < g.groups.n; k++) {
+        pqe_series_t *o = &g.groups.s[k];
+        sagg_grp_t *st = &g.st[k];
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!o->has[i])
+                continue;
+            if (g.op == PQ_AGG_SUM)
+                o->v[i] += st->comp[i];
+            else if (g.op == PQ_AGG_AVG)
+                o->v[i] = st->incremental[i] ? st->mean[i] + st->comp[i]
+                                             : (o->v[i] + st->comp[i]) / st->count[i];
+        }
+    }
+    pqe__acc_finish(&g.groups, out);
+    return 0;
+}
+
 int pqe__aggregate(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
 {
     pq_aggop_t op = n->u.agg.op;
@@ -321,6 +521,8 @@ int pqe__aggregate(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
     int rc;
     if (n->u.agg.param && (rc = pqe__eval(c, n->u.agg.param, &param)))
         return rc;
+    if (streams(op))
+        return aggregate_stream(c, n, out);
     if ((rc = pqe__eval(c, n->u.agg.expr, &in)))
         return rc;
     memset(out, 0, sizeof *out);

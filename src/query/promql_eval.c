@@ -8,7 +8,10 @@
  * keeps the raw points of each series (stale markers dropped) covering every step's window
  * (te - range, te], so range functions compute their windows per step with binary searches.
  *
- * Selectors stream series from db_select over the union of all steps' windows. An instant
+ * Selectors stream series from db_select over the union of all steps' windows; pqe__rows turns
+ * each selected series into one row of values per step (decoded once, on worker threads by
+ * batches) and hands the rows to a sink in selection order, so aggregations fold them without
+ * the input vector ever being whole (see pqe__stream in internal.h). An instant
  * selector at te returns the newest sample in (te - lookback, te] unless it is the stale NaN.
  * Subqueries evaluate their expression at absolute multiples of the subquery step and turn the
  * result into a range vector. `__name__` is only marked for removal (delayed name removal) and
@@ -16,10 +19,12 @@
  * at the same step, rejected.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "query/internal.h"
@@ -253,18 +258,6 @@ labels_t pqe__labels_set(pqe_ctx_t *c, const labels_t *ls, str_t name, str_t val
     return r;
 }
 
-void pqe__kahan_inc(double inc, double *sum, double *comp)
-{
-    double t = *sum + inc;
-    if (isinf(t))
-        *comp = 0;
-    else if (fabs(*sum) >= fabs(inc))
-        *comp += (*sum - t) + inc;
-    else
-        *comp += (inc - t) + *sum;
-    *sum = t;
-}
-
 /* ---- selectors ---- */
 
 static int64_t at_time(const pqe_ctx_t *c, pq_at_t at, int64_t at_ms)
@@ -309,29 +302,41 @@ typedef struct ptbuf {
     size_t n, cap;
 } ptbuf_t;
 
-static bool pt_push(ptbuf_t *b, int64_t t, double v)
+/* Reads the current series' samples into b (stale markers dropped unless keep_stale), in bulk.
+ * -1 when out of memory. Thread-safe for distinct iterators and buffers. */
+static int read_samples_raw(db_series_iter_t *it, ptbuf_t *b, bool keep_stale)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        pq_point_t *np = realloc(b->p, cap * sizeof *np);
-        if (!np)
-            return false;
-        b->p = np;
-        b->cap = cap;
+    b->n = 0;
+    for (;;) {
+        if (b->n == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 1024;
+            pq_point_t *np = realloc(b->p, cap * sizeof *np);
+            if (!np)
+                return -1;
+            b->p = np;
+            b->cap = cap;
+        }
+        size_t got = db_sample_read(it, b->p + b->n, b->cap - b->n);
+        if (!got)
+            break;
+        if (keep_stale) {
+            b->n += got;
+            continue;
+        }
+        pq_point_t *p = b->p + b->n;
+        size_t k = 0;
+        for (size_t j = 0; j < got; j++)
+            if (!is_stale(p[j].v))
+                p[k++] = p[j];
+        b->n += k;
     }
-    b->p[b->n++] = (pq_point_t){t, v};
-    return true;
+    return 0;
 }
 
-/* Reads the current series' samples into b (stale markers dropped unless keep_stale). */
 static int read_samples(pqe_ctx_t *c, db_series_iter_t *it, ptbuf_t *b, bool keep_stale)
 {
-    int64_t t;
-    double v;
-    b->n = 0;
-    while (db_sample_next(it, &t, &v))
-        if ((keep_stale || !is_stale(v)) && !pt_push(b, t, v))
-            return err_set(c->err, ERR_NOMEM, "out of memory loading samples");
+    if (read_samples_raw(it, b, keep_stale))
+        return err_set(c->err, ERR_NOMEM, "out of memory loading samples");
     return 0;
 }
 
@@ -346,48 +351,85 @@ static void sel_times(const pqe_ctx_t *c, const pq_node_t *n, int64_t *lo, int64
     *hi = pqe__t(c, c->n_steps ? c->n_steps - 1 : 0) - n->u.sel.offset_ms;
 }
 
-int pqe__vector_selector(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_val_t *out)
+int pqe__sink_collect(pqe_ctx_t *c, void *arg, const pqe_series_t *s)
 {
-    int64_t lo, hi, lb = c->o->lookback_ms;
-    sel_times(c, n, &lo, &hi);
-    db_series_iter_t *it;
-    int rc = db_select(c->db, n->u.sel.matchers, n->u.sel.n_matchers, lo - lb + 1, hi, c->a, &it,
-                       c->err);
-    if (rc)
-        return rc;
-    memset(out, 0, sizeof *out);
-    out->type = PQ_TYPE_VECTOR;
-    pqe_acc_t acc;
-    pqe__acc_init(&acc);
-    uint64_t total = 0;
-    bool fixed = n->u.sel.at != PQ_AT_NONE;
-    ptbuf_t b = {0};
-    while (db_series_next(it)) {
-        if ((rc = pqe__check(c)) || (rc = read_samples(c, it, &b, true)))
-            break;
-        pqe_series_t *s = NULL;
-        for (size_t i = 0; i < c->n_steps; i++) {
-            int64_t te = fixed ? lo : pqe__t(c, i) - n->u.sel.offset_ms;
-            size_t k = upper_bound(b.p, b.n, te);
-            if (k == 0 || b.p[k - 1].t_ms <= te - lb || is_stale(b.p[k - 1].v))
-                continue;
-            if (!s) {
-                size_t idx = pqe__acc_series(c, &acc, db_series_labels(it));
-                s = &acc.s[idx];
-            }
-            s->has[i] = 1;
-            s->v[i] = sample_ts ? (double)b.p[k - 1].t_ms / 1000.0 : b.p[k - 1].v;
-            total++;
-        }
-        if ((rc = count_samples(c, total)))
-            break;
+    pqe_val_t *out = arg;
+    /* Capacity doubles at powers of two; out->series is arena memory. */
+    size_t n = out->n_series;
+    if ((n & (n - 1)) == 0) {
+        pqe_series_t *ns = ARENA_ARRAY(c->a, pqe_series_t, n ? n * 2 : 16);
+        if (n)
+            memcpy(ns, out->series, n * sizeof *ns);
+        out->series = ns;
     }
-    free(b.p);
-    pqe__acc_finish(&acc, out);
-    return rc;
+    pqe_series_t *d = &out->series[out->n_series++];
+    d->labels = s->labels;
+    d->drop_name = s->drop_name;
+    pqe__series_alloc(c, d);
+    memcpy(d->v, s->v, c->n_steps * sizeof *d->v);
+    memcpy(d->has, s->has, c->n_steps);
+    return 0;
 }
 
-static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
+/* Instant selection over the steps (a pqe_row_fn; arg: the selector node, m->has_at for
+ * sample_ts). Selection times rise with the steps, so the newest sample at or before te is found
+ * by a cursor that only moves forward. */
+typedef struct vsel {
+    const pq_node_t *n;
+    int64_t fixed_te; /* with @ */
+    bool sample_ts;
+} vsel_t;
+
+static size_t vsel_row(const pqe_ctx_t *c, void *arg, const pqe_val_t *m, const pq_point_t *p,
+                       size_t n, double *v, uint8_t *has)
+{
+    (void)m;
+    const vsel_t *x = arg;
+    int64_t lb = c->o->lookback_ms, off = x->n->u.sel.offset_ms;
+    bool fixed = x->n->u.sel.at != PQ_AT_NONE;
+    size_t k = 0, present = 0;
+    for (size_t i = 0; i < c->n_steps; i++) {
+        int64_t te = fixed ? x->fixed_te : pqe__t(c, i) - off;
+        while (k < n && p[k].t_ms <= te)
+            k++;
+        has[i] = 0;
+        if (k == 0 || p[k - 1].t_ms <= te - lb || is_stale(p[k - 1].v))
+            continue;
+        has[i] = 1;
+        v[i] = x->sample_ts ? (double)p[k - 1].t_ms / 1000.0 : p[k - 1].v;
+        present++;
+    }
+    return present;
+}
+
+int pqe__vector_selector_stream(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_sink_fn sink,
+                                void *arg)
+{
+    int64_t lo, hi;
+    sel_times(c, n, &lo, &hi);
+    vsel_t x = {n, lo, sample_ts};
+    pqe_rows_t r = {n, lo - c->o->lookback_ms + 1, hi, true, vsel_row, &x, NULL, false};
+    return pqe__rows(c, &r, sink, arg);
+}
+
+int pqe__vector_selector(pqe_ctx_t *c, const pq_node_t *n, bool sample_ts, pqe_val_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->type = PQ_TYPE_VECTOR;
+    return pqe__vector_selector_stream(c, n, sample_ts, pqe__sink_collect, out);
+}
+
+void pqe__matrix_params(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->type = PQ_TYPE_MATRIX;
+    m->range_ms = n->u.sel.range_ms;
+    m->offset_ms = n->u.sel.offset_ms;
+    m->has_at = n->u.sel.at != PQ_AT_NONE;
+    m->at_ms = at_time(c, n->u.sel.at, n->u.sel.at_ms);
+}
+
+int pqe__matrix_selector_stream(pqe_ctx_t *c, const pq_node_t *n, pqe_msink_fn fn, void *arg)
 {
     int64_t lo, hi, r = n->u.sel.range_ms;
     sel_times(c, n, &lo, &hi);
@@ -396,13 +438,8 @@ static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
         db_select(c->db, n->u.sel.matchers, n->u.sel.n_matchers, lo - r + 1, hi, c->a, &it, c->err);
     if (rc)
         return rc;
-    memset(out, 0, sizeof *out);
-    out->type = PQ_TYPE_MATRIX;
-    out->range_ms = r;
-    out->offset_ms = n->u.sel.offset_ms;
-    out->has_at = n->u.sel.at != PQ_AT_NONE;
-    out->at_ms = at_time(c, n->u.sel.at, n->u.sel.at_ms);
-    size_t cap = 0;
+    pqe_val_t m;
+    pqe__matrix_params(c, n, &m);
     uint64_t total = 0;
     ptbuf_t b = {0};
     while (db_series_next(it)) {
@@ -413,20 +450,195 @@ static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
         total += b.n;
         if ((rc = count_samples(c, total)))
             break;
-        if (out->n_ms == cap) {
-            cap = cap ? cap * 2 : 16;
-            pqe_mseries_t *nm = ARENA_ARRAY(c->a, pqe_mseries_t, cap);
-            if (out->n_ms)
-                memcpy(nm, out->ms, out->n_ms * sizeof *nm);
-            out->ms = nm;
-        }
-        pq_point_t *pts = ARENA_ARRAY(c->a, pq_point_t, b.n);
-        memcpy(pts, b.p, b.n * sizeof *pts);
-        out->ms[out->n_ms++] =
-            (pqe_mseries_t){labels_copy(db_series_labels(it), c->a), pts, b.n, false};
+        pqe_mseries_t ms = {labels_copy(db_series_labels(it), c->a), b.p, b.n, false};
+        if ((rc = fn(c, arg, &m, &ms)))
+            break;
     }
     free(b.p);
     return rc;
+}
+
+/* Keeps a copy of each streamed series (arg: the MATRIX value). */
+static int msink_collect(pqe_ctx_t *c, void *arg, const pqe_val_t *m, const pqe_mseries_t *s)
+{
+    (void)m;
+    pqe_val_t *out = arg;
+    size_t n = out->n_ms;
+    if ((n & (n - 1)) == 0) {
+        pqe_mseries_t *nm = ARENA_ARRAY(c->a, pqe_mseries_t, n ? n * 2 : 16);
+        if (n)
+            memcpy(nm, out->ms, n * sizeof *nm);
+        out->ms = nm;
+    }
+    pq_point_t *pts = ARENA_ARRAY(c->a, pq_point_t, s->n);
+    memcpy(pts, s->pts, s->n * sizeof *pts);
+    out->ms[out->n_ms++] = (pqe_mseries_t){s->labels, pts, s->n, s->drop_name};
+    return 0;
+}
+
+static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
+{
+    pqe__matrix_params(c, n, out);
+    return pqe__matrix_selector_stream(c, n, msink_collect, out);
+}
+
+/* ---- selector rows, computed in parallel ----
+ * pqe__rows splits the selection into batches of series and each batch into one slice per
+ * thread (the calling thread takes the first). Each thread decodes its series and computes their
+ * rows (one value per step) with the pure row function; then the calling thread hands the rows to
+ * the sink in selection order, so sinks see exactly what the sequential evaluation gives them,
+ * and checks the sample limit in that same order. A batch holds at most PAR_BATCH_BYTES of
+ * rows. Workers touch nothing but their slice, their buffers and the read-only context. */
+
+#define PAR_MAX_THREADS 4
+#define PAR_MIN_SERIES 64 /* fewer series: no threads */
+#define PAR_BATCH_BYTES (8u << 20)
+
+typedef struct par_part {
+    const pqe_ctx_t *c;
+    db_series_iter_t *it;
+    const pqe_rows_t *r;
+    size_t n_rows;
+    const labels_t **labels; /* per row: the series' labels (owned by the selection) */
+    uint64_t *n_samples;     /* per row: samples (steps, instant) counted against the limit */
+    double *v;               /* n_rows x n_steps */
+    uint8_t *has;
+    ptbuf_t b;
+    int rc; /* 0, ERR_NOMEM or ERR_TIMEOUT */
+} par_part_t;
+
+static void *part_run(void *arg)
+{
+    par_part_t *p = arg;
+    size_t ns = p->c->n_steps;
+    p->n_rows = 0;
+    while (db_series_next(p->it)) {
+        if (p->c->deadline_ns && clock_mono_ns() > p->c->deadline_ns) {
+            p->rc = ERR_TIMEOUT;
+            break;
+        }
+        if (read_samples_raw(p->it, &p->b, p->r->instant)) {
+            p->rc = ERR_NOMEM;
+            break;
+        }
+        size_t j = p->n_rows++;
+        p->labels[j] = db_series_labels(p->it);
+        p->n_samples[j] = p->b.n;
+        if (p->b.n) {
+            size_t present = p->r->row(p->c, p->r->row_arg, p->r->m, p->b.p, p->b.n, p->v + j * ns,
+                                       p->has + j * ns);
+            if (p->r->instant)
+                p->n_samples[j] = present;
+        }
+    }
+    return NULL;
+}
+
+static size_t par_threads(size_t n_series)
+{
+    if (n_series < PAR_MIN_SERIES)
+        return 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : (size_t)n;
+}
+
+int pqe__rows(pqe_ctx_t *c, const pqe_rows_t *r, pqe_sink_fn sink, void *arg)
+{
+    const pq_node_t *n = r->sel;
+    db_series_iter_t *it;
+    int rc = db_select(c->db, n->u.sel.matchers, n->u.sel.n_matchers, r->mint, r->maxt, c->a, &it,
+                       c->err);
+    if (rc)
+        return rc;
+    size_t n_series = db_series_count(it), nt = par_threads(n_series);
+    size_t ns = c->n_steps ? c->n_steps : 1;
+    size_t batch = PAR_BATCH_BYTES / (ns * (sizeof(double) + 1));
+    if (batch < nt * 16)
+        batch = nt * 16;
+    size_t per = (batch + nt - 1) / nt;
+    par_part_t parts[PAR_MAX_THREADS];
+    arena_t arenas[PAR_MAX_THREADS];
+    memset(parts, 0, sizeof parts);
+    for (size_t t = 0; t < nt; t++) {
+        par_part_t *p = &parts[t];
+        p->c = c;
+        p->r = r;
+        p->labels = malloc(per * sizeof *p->labels);
+        p->n_samples = malloc(per * sizeof *p->n_samples);
+        p->v = malloc(per * ns * sizeof *p->v);
+        p->has = malloc(per * ns);
+        arena_init(&arenas[t], 4096);
+        if (!p->labels || !p->n_samples || !p->v || !p->has)
+            rc = err_set(c->err, ERR_NOMEM, "out of memory evaluating a range selector");
+    }
+    uint64_t total = 0;
+    pqe_series_t out = {0};
+    for (size_t b0 = 0; b0 < n_series && !rc; b0 += per * nt) {
+        pthread_t tid[PAR_MAX_THREADS];
+        bool started[PAR_MAX_THREADS] = {false};
+        for (size_t t = 0; t < nt; t++) {
+            arena_reset(&arenas[t]);
+            parts[t].it = db_select_slice(it, b0 + t * per, b0 + (t + 1) * per, &arenas[t]);
+            parts[t].rc = 0;
+            if (t > 0)
+                started[t] = pthread_create(&tid[t], NULL, part_run, &parts[t]) == 0;
+        }
+        part_run(&parts[0]);
+        for (size_t t = 1; t < nt; t++) {
+            if (started[t])
+                pthread_join(tid[t], NULL);
+            else
+                part_run(&parts[t]); /* no thread to be had: do it here */
+        }
+        for (size_t t = 0; t < nt && !rc; t++) {
+            par_part_t *p = &parts[t];
+            if (p->rc == ERR_TIMEOUT)
+                rc = err_set(c->err, ERR_TIMEOUT, "query timed out in query execution");
+            else if (p->rc)
+                rc = err_set(c->err, ERR_NOMEM, "out of memory loading samples");
+            for (size_t j = 0; j < p->n_rows && !rc; j++) {
+                if (!p->n_samples[j])
+                    continue;
+                total += p->n_samples[j];
+                if ((rc = count_samples(c, total)))
+                    break;
+                out.labels = labels_copy(p->labels[j], c->a);
+                out.v = p->v + j * ns;
+                out.has = p->has + j * ns;
+                out.drop_name = r->drop_name;
+                rc = sink(c, arg, &out);
+            }
+        }
+        if (!rc)
+            rc = pqe__check(c);
+    }
+    for (size_t t = 0; t < nt; t++) {
+        free(parts[t].labels);
+        free(parts[t].n_samples);
+        free(parts[t].v);
+        free(parts[t].has);
+        free(parts[t].b.p);
+        arena_deinit(&arenas[t]);
+    }
+    return rc;
+}
+
+int pqe__stream(pqe_ctx_t *c, const pq_node_t *n, pqe_sink_fn sink, void *arg)
+{
+    while (n->kind == PQ_PAREN)
+        n = n->u.paren.expr;
+    if (n->kind == PQ_VECTOR_SEL)
+        return pqe__vector_selector_stream(c, n, false, sink, arg);
+    if (n->kind == PQ_CALL && pqe__is_range_call(n))
+        return pqe__range_call_stream(c, n, sink, arg);
+    pqe_val_t v;
+    int rc = pqe__eval(c, n, &v);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < v.n_series; k++)
+        if ((rc = sink(c, arg, &v.series[k])))
+            return rc;
+    return 0;
 }
 
 static int subquery(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)

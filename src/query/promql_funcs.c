@@ -1,7 +1,9 @@
 /*
  * promql_funcs.c - PromQL function implementations (floats; native histograms are out of scope).
  *
- * Functions over range vectors walk each series' window (te - range, te] per step: rate, increase
+ * Functions over range vectors walk each series' window (te - range, te] per step (the window's
+ * ends are cursors that only move forward, and over a selector each series is streamed through
+ * pqe__rows rather than held as a matrix): rate, increase
  * and delta extrapolate as Prometheus' extrapolatedRate does (1.1x average-interval threshold,
  * counters never extrapolated below zero), deriv and predict_linear use the Kahan-compensated
  * least-squares fit, *_over_time fold the window. Functions over instant vectors map values and
@@ -191,6 +193,7 @@ typedef struct win {
     int64_t te, range_ms; /* window (te - range, te] */
     int64_t t;            /* step time */
     double a1, a2;        /* scalar arguments */
+    bool no_resets;       /* known: no value in the window is below its predecessor */
 } win_t;
 
 typedef bool (*rangefn_t)(const win_t *w, double *out);
@@ -202,7 +205,7 @@ static bool extrapolated(const win_t *w, bool counter, bool rate, double *out)
     const pq_point_t *p = w->p;
     size_t n = w->n;
     double result = p[n - 1].v - p[0].v;
-    if (counter)
+    if (counter && !w->no_resets)
         for (size_t i = 1; i < n; i++)
             if (p[i].v < p[i - 1].v)
                 result += p[i - 1].v;
@@ -580,8 +583,77 @@ static const struct {
     {"holt_winters", r_des, 0, false},
 };
 
-static int range_fn(pqe_ctx_t *c, const pq_node_t *n, size_t f, pqe_val_t *out)
+/* One range-function evaluation: the function, its scalar arguments and where results go. */
+typedef struct rstream {
+    size_t f;
+    const double *a1, *a2;
+    pqe_sink_fn sink;
+    void *arg;
+    pqe_series_t out; /* scratch values of the current output series (subqueries) */
+} rstream_t;
+
+/* Evaluates the function over every step's window of one series (a pqe_row_fn). The windows
+ * (te - range, te] move forward with the steps, so both ends are cursors that only advance: one
+ * pass over the points per series however many steps there are. */
+static size_t range_row(const pqe_ctx_t *c, void *arg, const pqe_val_t *m, const pq_point_t *p,
+                        size_t n, double *out_v, uint8_t *out_has)
 {
+    const rstream_t *r = arg;
+    rangefn_t fn = range_fns[r->f].fn;
+    /* Counter resets in the window are counted as its ends move (pair i, a drop from point
+     * i - 1 to i, is inside when lo < i < hi), so rate and increase skip their reset scan over
+     * windows without one: a 7-day increase then costs one pass, not one per step. */
+    bool counter = fn == r_rate || fn == r_increase;
+    size_t lo = 0, hi = 0, present = 0, resets = 0;
+    for (size_t i = 0; i < c->n_steps; i++) {
+        win_t w;
+        w.te = (m->has_at ? m->at_ms : pqe__t(c, i)) - m->offset_ms;
+        for (; hi < n && p[hi].t_ms <= w.te; hi++)
+            if (counter && hi > lo && p[hi].v < p[hi - 1].v)
+                resets++;
+        for (; lo < hi && p[lo].t_ms <= w.te - m->range_ms; lo++)
+            if (counter && lo + 1 < hi && p[lo + 1].v < p[lo].v)
+                resets--;
+        w.no_resets = counter && resets == 0;
+        w.p = p + lo;
+        w.n = hi - lo;
+        w.range_ms = m->range_ms;
+        w.t = pqe__t(c, i);
+        w.a1 = r->a1 ? r->a1[i] : 0;
+        w.a2 = r->a2 ? r->a2[i] : 0;
+        double v;
+        out_has[i] = 0;
+        if (w.n && fn(&w, &v)) {
+            out_has[i] = 1;
+            out_v[i] = v;
+            present++;
+        }
+    }
+    return present;
+}
+
+static int range_series(pqe_ctx_t *c, rstream_t *r, const pqe_val_t *m, const pqe_mseries_t *s)
+{
+    range_row(c, r, m, s->pts, s->n, r->out.v, r->out.has);
+    r->out.labels = s->labels;
+    r->out.drop_name = s->drop_name || !range_fns[r->f].keep_name;
+    return r->sink(c, r->arg, &r->out);
+}
+
+static size_t range_fn_index(const pq_node_t *n)
+{
+    const char *name = n->u.call.func->name;
+    for (size_t f = 0; f < sizeof range_fns / sizeof range_fns[0]; f++)
+        if (!strcmp(range_fns[f].name, name))
+            return f;
+    return (size_t)-1;
+}
+
+bool pqe__is_range_call(const pq_node_t *n) { return range_fn_index(n) != (size_t)-1; }
+
+int pqe__range_call_stream(pqe_ctx_t *c, const pq_node_t *n, pqe_sink_fn sink, void *arg)
+{
+    size_t f = range_fn_index(n);
     int ma = range_fns[f].matrix_arg, rc;
     double *a1 = NULL, *a2 = NULL;
     if (n->u.call.n_args > 1) {
@@ -590,13 +662,15 @@ static int range_fn(pqe_ctx_t *c, const pq_node_t *n, size_t f, pqe_val_t *out)
     }
     if (n->u.call.n_args > 2 && (rc = eval_scalar_arg(c, n, 2, &a2)))
         return rc;
+    const pq_node_t *arg_n = n->u.call.args[ma];
+    while (arg_n->kind == PQ_PAREN)
+        arg_n = arg_n->u.paren.expr;
     pqe_val_t m;
-    if ((rc = pqe__eval(c, n->u.call.args[ma], &m)))
+    if (arg_n->kind != PQ_MATRIX_SEL && (rc = pqe__eval(c, arg_n, &m)))
         return rc;
     if (ma == 1)
         quantile_warn(c, n->u.call.args[0], a1);
-    bool des = range_fns[f].fn == r_des;
-    if (des)
+    if (range_fns[f].fn == r_des)
         for (size_t i = 0; i < c->n_steps; i++) {
             if (a1[i] <= 0 || a1[i] >= 1)
                 return err_set(c->err, ERR_INVAL,
@@ -605,30 +679,45 @@ static int range_fn(pqe_ctx_t *c, const pq_node_t *n, size_t f, pqe_val_t *out)
                 return err_set(c->err, ERR_INVAL,
                                "invalid trend factor. Expected: 0 < tf < 1, got: %f", a2[i]);
         }
-    pqe_series_t *os = pqe__new_series(c, out, m.n_ms);
-    for (size_t k = 0; k < m.n_ms; k++) {
-        if ((rc = pqe__check(c)))
-            return rc;
-        os[k].labels = m.ms[k].labels;
-        os[k].drop_name = m.ms[k].drop_name || !range_fns[f].keep_name;
-        for (size_t i = 0; i < c->n_steps; i++) {
-            size_t lo, hi;
-            win_t w;
-            pqe__window(c, &m, &m.ms[k], i, &lo, &hi, &w.te);
-            w.p = m.ms[k].pts + lo;
-            w.n = hi - lo;
-            w.range_ms = m.range_ms;
-            w.t = pqe__t(c, i);
-            w.a1 = a1 ? a1[i] : 0;
-            w.a2 = a2 ? a2[i] : 0;
-            double v;
-            if (range_fns[f].fn(&w, &v)) {
-                os[k].has[i] = 1;
-                os[k].v[i] = v;
-            }
-        }
+    rstream_t r;
+    memset(&r, 0, sizeof r);
+    r.f = f;
+    r.a1 = a1;
+    r.a2 = a2;
+    r.sink = sink;
+    r.arg = arg;
+    if (arg_n->kind == PQ_MATRIX_SEL) {
+        pqe_val_t mp;
+        pqe__matrix_params(c, arg_n, &mp);
+        int64_t lo = mp.has_at ? mp.at_ms : c->start,
+                hi = mp.has_at ? mp.at_ms : pqe__t(c, c->n_steps - 1);
+        pqe_rows_t rows = {arg_n,
+                           lo - mp.offset_ms - mp.range_ms + 1,
+                           hi - mp.offset_ms,
+                           false,
+                           range_row,
+                           &r,
+                           &mp,
+                           !range_fns[f].keep_name};
+        return pqe__rows(c, &rows, sink, arg);
     }
-    return 0;
+    r.out.v = malloc((c->n_steps ? c->n_steps : 1) * sizeof *r.out.v);
+    r.out.has = malloc(c->n_steps ? c->n_steps : 1);
+    if (!r.out.v || !r.out.has)
+        rc = err_set(c->err, ERR_NOMEM, "out of memory evaluating %s", range_fns[f].name);
+    for (size_t k = 0; k < m.n_ms && !rc; k++)
+        if (!(rc = pqe__check(c)))
+            rc = range_series(c, &r, &m, &m.ms[k]);
+    free(r.out.v);
+    free(r.out.has);
+    return rc;
+}
+
+static int range_fn(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->type = PQ_TYPE_VECTOR;
+    return pqe__range_call_stream(c, n, pqe__sink_collect, out);
 }
 
 /* ---- absent ---- */
@@ -1224,9 +1313,8 @@ int pqe__call(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
     const char *name = n->u.call.func->name;
     int rc;
     memset(out, 0, sizeof *out);
-    for (size_t f = 0; f < sizeof range_fns / sizeof range_fns[0]; f++)
-        if (!strcmp(range_fns[f].name, name))
-            return range_fn(c, n, f, out);
+    if (pqe__is_range_call(n))
+        return range_fn(c, n, out);
     static const char *const scalars[] = {"time", "pi", "step", "range", "start", "end"};
     for (size_t f = 0; f < sizeof scalars / sizeof scalars[0]; f++) {
         if (strcmp(name, scalars[f]))

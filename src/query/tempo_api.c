@@ -10,7 +10,12 @@
  * application/protobuf the same bytes are decoded with the OTLP walker and written as OTLP/JSON:
  * v1 as {"batches":[...]} (Tempo renames the first "resourceSpans" key for compatibility), v2 as
  * {"trace":{"resourceSpans":[...]}}. Unknown trace: 404 with an empty body, as current Tempo.
+ *
+ * Search (/api/search), tag names and tag values run TraceQL (query/traceql.h) over the span store
+ * and answer in Tempo's gogo-jsonpb shapes: zero values omitted, 64-bit integers as strings, trace
+ * ids as 32 hex digits. Bad parameters are 400 with a plain-text message, as Tempo's.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +23,20 @@
 #include "proto/otlp.h"
 #include "proto/pbwire.h"
 #include "query/api.h"
+#include "query/traceql.h"
+
+/* Search limits, as Tempo's defaults (query_frontend.search.max_duration 168h, default_result_
+ * limit 20, max_spans_per_span_set 100); limit is capped so one request cannot ask for the
+ * whole store. */
+#define TEMPO_MAX_SEARCH_RANGE_S (168 * 3600)
+#define TEMPO_DEFAULT_LIMIT 20
+#define TEMPO_MAX_LIMIT 10000
+#define TEMPO_DEFAULT_SPSS 3
+#define TEMPO_MAX_SPSS 100
+#define TEMPO_DEFAULT_TAG_VALUES 1000
+/* The Tempo version reported by /api/status/buildinfo: Grafana enables the TraceQL editor and
+ * the v2 tag endpoints from 2.6 on. */
+#define TEMPO_COMPAT_VERSION "2.9.0"
 
 static int hexval(unsigned char c)
 {
@@ -273,4 +292,439 @@ void tempo_api_echo(db_t *db, const api_in_t *in, api_out_t *out)
     buf_puts(&out->body, "echo");
     out->status = 200;
     out->content_type = "text/plain; charset=utf-8";
+}
+
+/* ---- search (TEMPO-API.md §3) ---- */
+
+static void bad_request(api_out_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bad_request(api_out_t *out, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    buf_clear(&out->body);
+    buf_puts(&out->body, msg);
+    out->status = 400;
+    out->content_type = "text/plain; charset=utf-8";
+}
+
+/* start/end as Unix seconds into a span-start window in ns; no parameter means no bound. The
+ * window may span at most TEMPO_MAX_SEARCH_RANGE_S (Tempo's default max_duration, 168h). */
+static bool search_window(const api_in_t *in, api_out_t *out, int64_t *mint_ns, int64_t *maxt_ns)
+{
+    str_t s = params_get(&in->params, "start"), e = params_get(&in->params, "end");
+    int64_t start = 0, end = 0;
+    err_t err;
+    if (s.len && params_parse_int(s, &start, &err) != 0) {
+        bad_request(out, "invalid start: %s", err.msg);
+        return false;
+    }
+    if (e.len && params_parse_int(e, &end, &err) != 0) {
+        bad_request(out, "invalid end: %s", err.msg);
+        return false;
+    }
+    if (s.len && !e.len)
+        end = in->now_ns / 1000000000;
+    if (s.len || e.len) {
+        if (end < start) {
+            bad_request(out,
+                        "http parameter start must be before end. received start=%lld end=%lld",
+                        (long long)start, (long long)end);
+            return false;
+        }
+        if (s.len && end - start > TEMPO_MAX_SEARCH_RANGE_S) {
+            bad_request(out,
+                        "range specified by start and end (%llds) exceeds %ds (168h). received "
+                        "start=%lld end=%lld",
+                        (long long)(end - start), TEMPO_MAX_SEARCH_RANGE_S, (long long)start,
+                        (long long)end);
+            return false;
+        }
+        if (start < 0 || end > INT64_MAX / 1000000000 - 1) {
+            bad_request(out, "start and end must be Unix seconds between 0 and %lld",
+                        (long long)(INT64_MAX / 1000000000 - 1));
+            return false;
+        }
+    }
+    *mint_ns = s.len ? start * 1000000000 : 0;
+    *maxt_ns = e.len || s.len ? end * 1000000000 + 999999999 : INT64_MAX;
+    return true;
+}
+
+/* A positive integer parameter no larger than max, def when absent. */
+static bool uint_param(const api_in_t *in, api_out_t *out, const char *name, int64_t def,
+                       int64_t max, size_t *v)
+{
+    str_t s = params_get(&in->params, name);
+    int64_t n = def;
+    err_t err;
+    if (s.len && params_atoi(s, &n, &err) != 0) {
+        bad_request(out, "invalid %s: %s", name, err.msg);
+        return false;
+    }
+    if (n <= 0) {
+        bad_request(out, "invalid %s: must be a positive number, got %lld", name, (long long)n);
+        return false;
+    }
+    if (n > max) {
+        bad_request(out, "invalid %s: %lld exceeds the maximum of %lld", name, (long long)n,
+                    (long long)max);
+        return false;
+    }
+    *v = (size_t)n;
+    return true;
+}
+
+static bool duration_param(const api_in_t *in, api_out_t *out, const char *name, int64_t *ns)
+{
+    str_t s = params_get(&in->params, name);
+    *ns = 0;
+    if (!s.len)
+        return true;
+    err_t err;
+    if (traceql_parse_go_duration(s, ns, &err) != 0) {
+        bad_request(out, "invalid %s: %s", name, err.msg);
+        return false;
+    }
+    if (*ns < 0) {
+        bad_request(out, "invalid %s: must be positive", name);
+        return false;
+    }
+    return true;
+}
+
+static void put_ns(jw_t *w, const char *key, int64_t v)
+{
+    char tmp[24];
+    snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    jw_key(w, key);
+    jw_cstr(w, tmp);
+}
+
+static void put_spanset(jw_t *w, const traceql_trace_out_t *t)
+{
+    jw_obj(w);
+    jw_key(w, "spans");
+    jw_arr(w);
+    for (size_t i = 0; i < t->n_spans; i++) {
+        const traceql_span_out_t *s = &t->spans[i];
+        char hex[17];
+        otlp_hex(hex, s->span_id, 8);
+        jw_obj(w);
+        jw_key(w, "spanID");
+        jw_cstr(w, hex);
+        if (s->name.len) {
+            jw_key(w, "name");
+            jw_str(w, s->name);
+        }
+        put_ns(w, "startTimeUnixNano", s->start_ns);
+        put_ns(w, "durationNanos", s->end_ns - s->start_ns);
+        if (s->n_attrs) {
+            jw_key(w, "attributes");
+            jw_arr(w);
+            for (size_t k = 0; k < s->n_attrs; k++) {
+                jw_obj(w);
+                jw_key(w, "key");
+                jw_str(w, s->attrs[k].key);
+                jw_key(w, "value");
+                traceql_value_json(w, &s->attrs[k].v);
+                jw_end(w);
+            }
+            jw_end(w);
+        }
+        jw_end(w);
+    }
+    jw_end(w);
+    jw_key(w, "matched");
+    jw_uint(w, t->matched);
+    jw_end(w);
+}
+
+void tempo_api_search(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    traceql_search_opts_t o;
+    memset(&o, 0, sizeof o);
+    if (!search_window(in, out, &o.mint_ns, &o.maxt_ns) ||
+        !uint_param(in, out, "limit", TEMPO_DEFAULT_LIMIT, TEMPO_MAX_LIMIT, &o.limit) ||
+        !uint_param(in, out, "spss", TEMPO_DEFAULT_SPSS, TEMPO_MAX_SPSS, &o.spss))
+        return;
+    str_t q = params_get(&in->params, "q"), tags = params_get(&in->params, "tags");
+    tql_query_t *query = NULL;
+    err_t err;
+    if (q.len) {
+        if (traceql_parse(q, in->a, &query, &err) != 0) {
+            bad_request(out, "invalid TraceQL query: %s", err.msg);
+            return;
+        }
+    } else {
+        if (!duration_param(in, out, "minDuration", &o.min_dur_ns) ||
+            !duration_param(in, out, "maxDuration", &o.max_dur_ns))
+            return;
+        if (o.max_dur_ns && o.min_dur_ns > o.max_dur_ns) {
+            bad_request(out, "invalid maxDuration: must be greater than minDuration");
+            return;
+        }
+        if (traceql_from_tags(tags, in->a, &query, &err) != 0) {
+            bad_request(out, "invalid tags: %s", err.msg);
+            return;
+        }
+    }
+    traceql_result_t res;
+    int rc = traceql_search(db, query, &o, in->a, &res, &err);
+    traceql_free(query);
+    if (rc != 0) {
+        buf_clear(&out->body);
+        buf_printf(&out->body, "search failed: %s", err.msg);
+        out->status = 500;
+        out->content_type = "text/plain; charset=utf-8";
+        return;
+    }
+    buf_clear(&out->body);
+    out->status = 200;
+    out->content_type = "application/json";
+    jw_t w;
+    jw_init(&w, &out->body);
+    jw_obj(&w);
+    jw_key(&w, "traces");
+    jw_arr(&w);
+    for (size_t i = 0; i < res.n_traces; i++) {
+        const traceql_trace_out_t *t = &res.traces[i];
+        char hex[33];
+        otlp_hex(hex, t->trace_id, 16);
+        jw_obj(&w);
+        jw_key(&w, "traceID");
+        jw_cstr(&w, hex);
+        jw_key(&w, "rootServiceName");
+        jw_str(&w, t->root_service);
+        if (t->root_name.len) {
+            jw_key(&w, "rootTraceName");
+            jw_str(&w, t->root_name);
+        }
+        put_ns(&w, "startTimeUnixNano", t->start_ns);
+        int64_t ms = (t->end_ns - t->start_ns) / 1000000;
+        if (ms > 0) {
+            jw_key(&w, "durationMs");
+            jw_int(&w, ms > UINT32_MAX ? UINT32_MAX : ms);
+        }
+        jw_key(&w, "spanSet");
+        put_spanset(&w, t);
+        jw_key(&w, "spanSets");
+        jw_arr(&w);
+        put_spanset(&w, t);
+        jw_end(&w);
+        jw_end(&w);
+    }
+    jw_end(&w);
+    jw_key(&w, "metrics");
+    jw_obj(&w);
+    if (res.inspected_traces) {
+        jw_key(&w, "inspectedTraces");
+        jw_uint(&w, res.inspected_traces);
+    }
+    if (res.inspected_bytes)
+        put_ns(&w, "inspectedBytes", (int64_t)res.inspected_bytes);
+    jw_key(&w, "completedJobs");
+    jw_int(&w, 1);
+    jw_key(&w, "totalJobs");
+    jw_int(&w, 1);
+    jw_end(&w);
+    jw_end(&w);
+}
+
+/* ---- tags and tag values (§3.2 - §3.5) ---- */
+
+static void put_names(jw_t *w, const str_t *v, size_t n)
+{
+    jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        jw_str(w, v[i]);
+    jw_end(w);
+}
+
+/* An optional TraceQL filter for the v2 endpoints; an unparsable one is ignored (as Tempo). */
+static tql_query_t *optional_filter(const api_in_t *in)
+{
+    str_t q = params_get(&in->params, "q");
+    tql_query_t *query = NULL;
+    err_t err;
+    if (!q.len || traceql_parse(q, in->a, &query, &err) != 0)
+        return NULL;
+    if (query->uses_trace) { /* trace-level values are not known per span here */
+        traceql_free(query);
+        return NULL;
+    }
+    return query;
+}
+
+void tempo_api_tags(db_t *db, const api_in_t *in, bool v2, api_out_t *out)
+{
+    int64_t mint, maxt;
+    size_t limit = 0;
+    if (!search_window(in, out, &mint, &maxt))
+        return;
+    if (params_get(&in->params, "limit").len && !uint_param(in, out, "limit", 0, INT32_MAX, &limit))
+        return;
+    str_t scope = params_get(&in->params, "scope");
+    unsigned scopes;
+    if (!scope.len || str_eq_cstr(scope, "all"))
+        scopes = TQL_TAGS_SPAN | TQL_TAGS_RESOURCE | (v2 ? TQL_TAGS_INTRINSIC : 0);
+    else if (str_eq_cstr(scope, "span"))
+        scopes = TQL_TAGS_SPAN;
+    else if (str_eq_cstr(scope, "resource"))
+        scopes = TQL_TAGS_RESOURCE;
+    else if (str_eq_cstr(scope, "intrinsic"))
+        scopes = TQL_TAGS_INTRINSIC;
+    else if (str_eq_cstr(scope, "event") || str_eq_cstr(scope, "link") ||
+             str_eq_cstr(scope, "instrumentation") || str_eq_cstr(scope, "none"))
+        scopes = 0;
+    else {
+        bad_request(out,
+                    "invalid scope: %.*s (use resource, span, intrinsic, event, link, "
+                    "instrumentation or none)",
+                    STR_FMT(scope));
+        return;
+    }
+    tql_query_t *q = v2 ? optional_filter(in) : NULL;
+    traceql_tags_t t;
+    traceql_tag_names(db, q, mint, maxt, scopes, limit, in->a, &t);
+    traceql_free(q);
+    buf_clear(&out->body);
+    out->status = 200;
+    out->content_type = "application/json";
+    jw_t w;
+    jw_init(&w, &out->body);
+    jw_obj(&w);
+    if (v2) {
+        jw_key(&w, "scopes");
+        jw_arr(&w);
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } order[] = {{"resource", TQL_TAGS_RESOURCE},
+                     {"span", TQL_TAGS_SPAN},
+                     {"intrinsic", TQL_TAGS_INTRINSIC}};
+        for (size_t i = 0; i < 3; i++) {
+            if (!(scopes & order[i].bit))
+                continue;
+            jw_obj(&w);
+            jw_key(&w, "name");
+            jw_cstr(&w, order[i].name);
+            jw_key(&w, "tags");
+            if (order[i].bit == TQL_TAGS_RESOURCE)
+                put_names(&w, t.resource, t.n_resource);
+            else if (order[i].bit == TQL_TAGS_SPAN)
+                put_names(&w, t.span, t.n_span);
+            else
+                put_names(&w, t.intrinsic, t.n_intrinsic);
+            jw_end(&w);
+        }
+        jw_end(&w);
+    } else {
+        /* v1: one sorted list of every name. */
+        size_t n = t.n_span + t.n_resource + t.n_intrinsic, k = 0;
+        str_t *all = ARENA_ARRAY(in->a, str_t, n ? n : 1);
+        for (size_t i = 0; i < t.n_span; i++)
+            all[k++] = t.span[i];
+        for (size_t i = 0; i < t.n_resource; i++)
+            all[k++] = t.resource[i];
+        for (size_t i = 0; i < t.n_intrinsic; i++)
+            all[k++] = t.intrinsic[i];
+        for (size_t i = 1; i < k; i++) /* insertion sort; lists are short */
+            for (size_t j = i; j > 0 && str_cmp(all[j - 1], all[j]) > 0; j--) {
+                str_t tmp = all[j];
+                all[j] = all[j - 1];
+                all[j - 1] = tmp;
+            }
+        size_t u = 0;
+        for (size_t i = 0; i < k; i++)
+            if (!u || !str_eq(all[u - 1], all[i]))
+                all[u++] = all[i];
+        jw_key(&w, "tagNames");
+        put_names(&w, all, u);
+    }
+    jw_key(&w, "metrics");
+    jw_obj(&w);
+    jw_end(&w);
+    jw_end(&w);
+}
+
+void tempo_api_tag_values(db_t *db, const api_in_t *in, bool v2, api_out_t *out)
+{
+    int64_t mint, maxt;
+    size_t limit = TEMPO_DEFAULT_TAG_VALUES;
+    if (!search_window(in, out, &mint, &maxt))
+        return;
+    if (params_get(&in->params, "limit").len &&
+        !uint_param(in, out, "limit", TEMPO_DEFAULT_TAG_VALUES, INT32_MAX, &limit))
+        return;
+    if (!in->tail.len) {
+        bad_request(out, "please provide a non-empty tag name");
+        return;
+    }
+    tql_query_t *q = v2 ? optional_filter(in) : NULL;
+    tql_value_t *vals = NULL;
+    size_t n = 0;
+    err_t err;
+    int rc = traceql_tag_values(db, q, in->tail, v2, mint, maxt, limit, in->a, &vals, &n, &err);
+    traceql_free(q);
+    if (rc != 0) {
+        bad_request(out, "%s", err.msg);
+        return;
+    }
+    buf_clear(&out->body);
+    out->status = 200;
+    out->content_type = "application/json";
+    jw_t w;
+    buf_t tmp = BUF_INIT;
+    jw_init(&w, &out->body);
+    jw_obj(&w);
+    jw_key(&w, "tagValues");
+    jw_arr(&w);
+    for (size_t i = 0; i < n; i++) {
+        buf_clear(&tmp);
+        traceql_value_text(&tmp, &vals[i]);
+        if (v2) {
+            jw_obj(&w);
+            jw_key(&w, "type");
+            jw_cstr(&w, traceql_value_type(&vals[i]));
+            jw_key(&w, "value");
+            jw_str(&w, buf_str(&tmp));
+            jw_end(&w);
+        } else {
+            jw_str(&w, buf_str(&tmp));
+        }
+    }
+    jw_end(&w);
+    jw_key(&w, "metrics");
+    jw_obj(&w);
+    jw_end(&w);
+    jw_end(&w);
+    buf_deinit(&tmp);
+}
+
+void tempo_api_buildinfo(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    (void)db;
+    (void)in;
+    buf_clear(&out->body);
+    out->status = 200;
+    out->content_type = "application/json";
+    jw_t w;
+    jw_init(&w, &out->body);
+    jw_obj(&w);
+    jw_key(&w, "version");
+    jw_cstr(&w, TEMPO_COMPAT_VERSION);
+    jw_key(&w, "revision");
+    jw_cstr(&w, SKILLSCOPE_VERSION);
+    jw_key(&w, "branch");
+    jw_cstr(&w, "skillscope");
+    jw_key(&w, "buildUser");
+    jw_cstr(&w, "skillscope");
+    jw_key(&w, "buildDate");
+    jw_cstr(&w, "");
+    jw_key(&w, "goVersion");
+    jw_cstr(&w, "");
+    jw_end(&w);
 }

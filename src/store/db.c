@@ -356,6 +356,8 @@ static void db_free(db_t *db)
         spans_head_free(db->spans);
     if (db->logs)
         logs_head_free(db->logs);
+    for (size_t i = 0; i < db->q_len; i++) /* completions that never ran (crash simulation) */
+        db_batch_free(db->q[(db->q_head + i) % db->q_cap].tap_batch);
     free(db->q);
     buf_deinit(&db->rec_series);
     buf_deinit(&db->rec_samples);
@@ -476,7 +478,55 @@ void db_poll(db_t *db)
             cur.res.status = ERR_IO;
         if (cur.cb)
             cur.cb(cur.arg, &cur.res);
+        if (cur.tap_batch) {
+            if (done)
+                for (size_t i = 0; i < db->n_taps; i++)
+                    db->taps[i].fn(db->taps[i].arg, cur.tap_batch, &cur.res);
+            db_batch_free(cur.tap_batch);
+        }
     }
+}
+
+/* ---- taps ---- */
+
+int db_tap_add(db_t *db, db_tap_fn fn, void *arg)
+{
+    if (db->n_taps == DB_MAX_TAPS)
+        return ERR_TOOBIG;
+    db->taps[db->n_taps++] = (db_tap_t){fn, arg};
+    return 0;
+}
+
+void db_tap_remove(db_t *db, db_tap_fn fn, void *arg)
+{
+    for (size_t i = 0; i < db->n_taps; i++)
+        if (db->taps[i].fn == fn && db->taps[i].arg == arg) {
+            db->taps[i] = db->taps[--db->n_taps];
+            return;
+        }
+}
+
+size_t db_batch_n_samples(const db_batch_t *b) { return b->n_samples; }
+
+void db_batch_sample_at(const db_batch_t *b, size_t i, const labels_t **ls, int64_t *ts_ms,
+                        double *v)
+{
+    *ls = &b->samples[i].ls;
+    *ts_ms = b->samples[i].ts_ms;
+    *v = b->samples[i].v;
+}
+
+size_t db_batch_n_spans(const db_batch_t *b) { return b->n_spans; }
+const db_span_t *db_batch_span_at(const db_batch_t *b, size_t i) { return &b->spans[i]; }
+size_t db_batch_n_logs(const db_batch_t *b) { return b->n_logs; }
+
+void db_batch_log_at(const db_batch_t *b, size_t i, db_log_entry_t *e)
+{
+    const db_batch_log_t *l = &b->logs[i];
+    e->stream = &l->stream;
+    e->ts_ns = l->ts_ns;
+    e->line = l->line;
+    e->meta = &l->meta;
 }
 
 /* ---- commit ---- */
@@ -542,6 +592,7 @@ static void commit_samples(db_t *db, db_batch_t *b, db_commit_result_t *res, int
                 continue;
             }
             v = (s->max_t == INT64_MIN ? 0 : s->last_v) + x->v;
+            x->v = v; /* what a tap (db_tap_add) shows */
         }
         head_append_result_t r = head_append(db->head, s, x->ts_ms, v);
         if (r == HEAD_OK) {
@@ -649,7 +700,10 @@ int db_commit(db_t *db, db_batch_t *b, db_commit_cb cb, void *arg)
     commit_rest(db, b, &c.res);
     if (wal_commit(db->wal, &c.lsn) != 0)
         c.failed = true;
-    db_batch_free(b);
+    if (db->n_taps)
+        c.tap_batch = b; /* shown to the taps once durable, then freed (db_poll) */
+    else
+        db_batch_free(b);
     q_push(db, &c);
     if (c.failed || c.lsn <= wal_durable(db->wal))
         poke(db);

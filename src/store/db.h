@@ -129,6 +129,32 @@ typedef void (*db_commit_cb)(void *arg, const db_commit_result_t *res);
  * be NULL (fire and forget). */
 int db_commit(db_t *db, db_batch_t *b, db_commit_cb cb, void *arg);
 
+/* ---- taps: watching what is committed (`skillscope tail`) ---- */
+
+/* Called from db_poll for each committed batch once it is durable (never for a commit whose WAL
+ * write failed). The batch is as the committer filled it, after the commit normalised it: label
+ * sets sorted, delta samples turned into the cumulative values stored; items the store refused
+ * are included (res counts them). The batch is valid during the call only. */
+typedef void (*db_tap_fn)(void *arg, const db_batch_t *b, const db_commit_result_t *res);
+
+/* Registers fn (at most 8 taps). While no tap is registered a commit costs nothing extra; while
+ * one is, each batch is kept until it is durable. ERR_TOOBIG when all slots are taken. */
+int db_tap_add(db_t *db, db_tap_fn fn, void *arg);
+/* Unregisters fn/arg; batches already waiting are still shown to the remaining taps. */
+void db_tap_remove(db_t *db, db_tap_fn fn, void *arg);
+
+typedef struct db_log_entry db_log_entry_t;
+
+/* Read access to a batch's items (for taps). Pointers are valid while the batch is. */
+size_t db_batch_n_samples(const db_batch_t *b);
+void db_batch_sample_at(const db_batch_t *b, size_t i, const labels_t **ls, int64_t *ts_ms,
+                        double *v);
+size_t db_batch_n_spans(const db_batch_t *b);
+const db_span_t *db_batch_span_at(const db_batch_t *b, size_t i);
+size_t db_batch_n_logs(const db_batch_t *b);
+/* e->stream and e->meta point into the batch. */
+void db_batch_log_at(const db_batch_t *b, size_t i, db_log_entry_t *e);
+
 /* Readable when db_poll has completions to run. */
 int db_event_fd(db_t *db);
 void db_poll(db_t *db);
@@ -147,12 +173,28 @@ int db_select(db_t *db, const matcher_t *ms, size_t n, int64_t mint_ms, int64_t 
               db_series_iter_t **out, err_t *err);
 /* Advances to the next series; false at the end. */
 bool db_series_next(db_series_iter_t *it);
+/* Number of series selected (those without samples in the range included until skipped). */
+size_t db_series_count(const db_series_iter_t *it);
+/* A new iterator over series [from, to) of it's selection, positioned before the first, in arena
+ * a. It shares only the read-only selection with it, so slices of one selection may be read from
+ * different threads at once (while the caller's thread keeps every other db_* call waiting). */
+db_series_iter_t *db_select_slice(const db_series_iter_t *it, size_t from, size_t to, arena_t *a);
 const labels_t *db_series_labels(const db_series_iter_t *it);
 /* Samples of the current series in [mint, maxt], ascending, duplicates removed. Restarts at
  * the first sample each time db_series_next moves. */
 bool db_sample_next(db_series_iter_t *it, int64_t *ts_ms, double *v);
 /* Positions so that the next db_sample_next returns the first sample with ts >= ts_ms. */
 void db_sample_seek(db_series_iter_t *it, int64_t ts_ms);
+
+typedef struct db_sample {
+    int64_t t_ms;
+    double v;
+} db_sample_t;
+
+/* Bulk db_sample_next: the next samples of the current series, at most cap of them, into out;
+ * returns how many (0 at the end). Decodes chunk by chunk, without the merge, when the series'
+ * chunks do not overlap in time. */
+size_t db_sample_read(db_series_iter_t *it, db_sample_t *out, size_t cap);
 
 /* Sorted, unique label names (or values of one name) over series matching ms (n may be 0) with
  * samples in [mint, maxt]. Results live in arena a. */
@@ -175,6 +217,12 @@ int db_trace_get(db_t *db, const uint8_t trace_id[16], int64_t mint_ns, int64_t 
  * false to stop. Used by search and dump. */
 void db_spans_scan(db_t *db, int64_t mint_ns, int64_t maxt_ns,
                    bool (*cb)(void *arg, const db_span_t *s), void *arg);
+/* The same spans, but pre(arg, s) sees each first with the index columns only (s->span_pb is
+ * empty, except for head spans) and decides whether cb needs it with its protobuf; blocks then
+ * skip rebuilding the protobuf of spans pre rejects. cb returns false to stop. (spans.c) */
+void db_spans_scan_pre(db_t *db, int64_t mint_ns, int64_t maxt_ns,
+                       bool (*pre)(void *arg, const db_span_t *s),
+                       bool (*cb)(void *arg, const db_span_t *s), void *arg);
 
 /* ---- read path: logs ---- */
 

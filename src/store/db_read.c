@@ -7,7 +7,10 @@
  * block and a snapshot of the head's chunks and out-of-order samples; db_sample_next merges them
  * with a small min-heap ordered by (timestamp, source age) and drops repeated timestamps, so the
  * oldest source wins on a conflict. A source is opened only once the merge reaches its first
- * timestamp.
+ * timestamp. Most series need no merge: their chunks follow each other without overlapping in
+ * time and there are no out-of-order samples. Such a series is read "linearly", one chunk after
+ * the other with a single decoder and no heap, and db_sample_read decodes it in bulk; chunks
+ * outside [mint, maxt] (or before a seek) are never opened.
  *
  * Spans and logs: the blocks whose time range overlaps the query are handed, with the head, to
  * the span and log stores (spans.c, logs.c), which do the searching; traces are deduplicated here
@@ -68,6 +71,9 @@ struct db_series_iter {
     bool ooo_opened, have_peek;
     int64_t lb, last_t, peek_t;
     double peek_v;
+    bool linear;   /* current series' sources do not overlap and it has no out-of-order part */
+    bool lin_open; /* linear: lin holds the open chunk (sources before next_src are done) */
+    chunk_iter_t lin;
 };
 
 static bool cur_less(const cursor_t *x, const cursor_t *y)
@@ -175,9 +181,74 @@ static void open_sources(db_series_iter_t *it, const sel_series_t *s)
     }
 }
 
+/* Linear mode: opens the next source that can hold samples in [lb, maxt]; false when none. */
+static bool linear_open(db_series_iter_t *it, const sel_series_t *s)
+{
+    while (it->next_src < s->n_srcs) {
+        const src_t *x = &s->srcs[it->next_src++];
+        if (x->maxt < it->lb)
+            continue;
+        if (x->mint > it->maxt) {
+            it->next_src = s->n_srcs;
+            return false;
+        }
+        const uint8_t *p = x->p;
+        size_t len = x->len;
+        uint8_t enc = CHUNK_ENC_XOR;
+        if (x->b && block_chunk(x->b, x->off, &enc, &p, &len) != 0) {
+            log_error("corrupt chunk skipped", "block=%s offset=%llu", block_dir(x->b),
+                      (unsigned long long)x->off);
+            continue;
+        }
+        chunk_iter_init_enc(&it->lin, enc, p, len);
+        it->lin_open = true;
+        return true;
+    }
+    return false;
+}
+
+/* Linear mode: up to cap samples of the current series into out (lb, maxt and last_t applied). */
+static size_t linear_read(db_series_iter_t *it, db_sample_t *out, size_t cap)
+{
+    const sel_series_t *s = &it->v[it->i - 1];
+    size_t n = 0;
+    int64_t lb = it->lb, mx = it->maxt, last = it->last_t;
+    while (n < cap) {
+        if (!it->lin_open && !linear_open(it, s))
+            break;
+        int64_t t;
+        double v;
+        if (!chunk_iter_next(&it->lin, &t, &v)) {
+            it->lin_open = false;
+            continue;
+        }
+        if (t > mx) {
+            it->lin_open = false;
+            it->next_src = s->n_srcs;
+            break;
+        }
+        if (t < lb || t <= last)
+            continue;
+        last = t;
+        out[n].t_ms = t;
+        out[n].v = v;
+        n++;
+    }
+    it->last_t = last;
+    return n;
+}
+
 static bool merge_next(db_series_iter_t *it, int64_t *t, double *v)
 {
     const sel_series_t *s = &it->v[it->i - 1];
+    if (it->linear) {
+        db_sample_t smp;
+        if (!linear_read(it, &smp, 1))
+            return false;
+        *t = smp.t_ms;
+        *v = smp.v;
+        return true;
+    }
     for (;;) {
         open_sources(it, s);
         if (!it->n_heap)
@@ -208,14 +279,27 @@ static void reset_series(db_series_iter_t *it, int64_t lb)
     it->next_src = 0;
     it->ooo_opened = false;
     it->have_peek = false;
+    it->lin_open = false;
     it->lb = lb > it->mint ? lb : it->mint;
     it->last_t = INT64_MIN;
+}
+
+/* True when the series' sources (sorted by mint) follow each other without overlapping. */
+static bool series_linear(const sel_series_t *s)
+{
+    if (s->n_ooo)
+        return false;
+    for (uint32_t j = 1; j < s->n_srcs; j++)
+        if (s->srcs[j].mint <= s->srcs[j - 1].maxt)
+            return false;
+    return true;
 }
 
 bool db_series_next(db_series_iter_t *it)
 {
     while (it->i < it->n) {
         it->i++;
+        it->linear = series_linear(&it->v[it->i - 1]);
         reset_series(it, it->mint);
         if (merge_next(it, &it->peek_t, &it->peek_v)) {
             it->have_peek = true;
@@ -223,6 +307,23 @@ bool db_series_next(db_series_iter_t *it)
         }
     }
     return false;
+}
+
+size_t db_series_count(const db_series_iter_t *it) { return it->n; }
+
+db_series_iter_t *db_select_slice(const db_series_iter_t *it, size_t from, size_t to, arena_t *a)
+{
+    db_series_iter_t *s = ARENA_NEW(a, db_series_iter_t);
+    if (to > it->n)
+        to = it->n;
+    if (from > to)
+        from = to;
+    s->a = a;
+    s->mint = it->mint;
+    s->maxt = it->maxt;
+    s->v = it->v + from;
+    s->n = to - from;
+    return s;
 }
 
 const labels_t *db_series_labels(const db_series_iter_t *it)
@@ -241,6 +342,24 @@ bool db_sample_next(db_series_iter_t *it, int64_t *ts_ms, double *v)
         return true;
     }
     return merge_next(it, ts_ms, v);
+}
+
+size_t db_sample_read(db_series_iter_t *it, db_sample_t *out, size_t cap)
+{
+    if (!it->i || it->i > it->n || !cap)
+        return 0;
+    size_t n = 0;
+    if (it->have_peek) {
+        it->have_peek = false;
+        out[n].t_ms = it->peek_t;
+        out[n].v = it->peek_v;
+        n++;
+    }
+    if (it->linear)
+        return n + linear_read(it, out + n, cap - n);
+    while (n < cap && merge_next(it, &out[n].t_ms, &out[n].v))
+        n++;
+    return n;
 }
 
 void db_sample_seek(db_series_iter_t *it, int64_t ts_ms)

@@ -75,7 +75,15 @@ typedef struct completion {
     db_commit_cb cb;
     void *arg;
     db_commit_result_t res;
+    db_batch_t *tap_batch; /* kept for the taps (db_tap_add) until durable; NULL without taps */
 } completion_t;
+
+#define DB_MAX_TAPS 8
+
+typedef struct db_tap {
+    db_tap_fn fn;
+    void *arg;
+} db_tap_t;
 
 struct db {
     db_opts_t o;
@@ -102,6 +110,8 @@ struct db {
     uint64_t samples_appended, samples_rejected, spans_appended, logs_appended;
     uint64_t replay_ms;
     wal_stats_t ro_wal; /* read-only: what the replay found (its wal_t is closed after it) */
+    db_tap_t taps[DB_MAX_TAPS];
+    size_t n_taps;
 };
 
 /* realloc that aborts when memory runs out. */

@@ -22,6 +22,7 @@
 #include "base/arena.h"
 #include "base/hash.h"
 #include "base/varint.h"
+#include "proto/pbwire.h"
 #include "store/internal.h"
 
 #define SPANS_CHUNK 4096u
@@ -473,4 +474,45 @@ int spans_wal_decode(const uint8_t *p, size_t n, void (*cb)(void *arg, const db_
 {
     int rc = wal_walk(p, n, NULL, NULL);
     return rc ? rc : wal_walk(p, n, cb, arg);
+}
+
+/* ---- scans with a column prefilter (db.h: db_spans_scan_pre) ---- */
+
+typedef struct pre_scan {
+    bool (*pre)(void *arg, const db_span_t *s);
+    bool (*cb)(void *arg, const db_span_t *s);
+    void *arg;
+} pre_scan_t;
+
+static bool head_pre_cb(void *arg, const db_span_t *s)
+{
+    pre_scan_t *p = arg;
+    return !p->pre(p->arg, s) || p->cb(p->arg, s);
+}
+
+void db_spans_scan_pre(db_t *db, int64_t mint_ns, int64_t maxt_ns,
+                       bool (*pre)(void *arg, const db_span_t *s),
+                       bool (*cb)(void *arg, const db_span_t *s), void *arg)
+{
+    /* Blocks in db order, then the head, as db_spans_scan; the span files skip pages outside
+     * the window by their page index. */
+    for (size_t i = 0; i < db->n_blocks; i++) {
+        if (!db->blocks[i].spans)
+            continue;
+        if (!spans_file_scan_pre(db->blocks[i].spans, mint_ns, maxt_ns, pre, cb, arg))
+            return;
+    }
+    pre_scan_t p = {pre, cb, arg};
+    spans_head_scan(db->spans, mint_ns, maxt_ns, head_pre_cb, &p);
+}
+
+void spans_traces_data(buf_t *b, const db_span_t *s)
+{
+    size_t rs = pb_begin(b, 1);
+    pb_put_bytes(b, 1, s->resource_pb.ptr, s->resource_pb.len);
+    size_t ss = pb_begin(b, 2);
+    pb_put_bytes(b, 1, s->scope_pb.ptr, s->scope_pb.len);
+    pb_put_bytes(b, 2, s->span_pb.ptr, s->span_pb.len);
+    pb_end(b, ss);
+    pb_end(b, rs);
 }

@@ -54,6 +54,12 @@ size_t spans_file_trace(spans_file_t *f, const uint8_t trace_id[16], int64_t min
                         int64_t maxt_ns, void (*cb)(void *arg, const db_span_t *s), void *arg);
 bool spans_file_scan(spans_file_t *f, int64_t mint_ns, int64_t maxt_ns,
                      bool (*cb)(void *arg, const db_span_t *s), void *arg);
+/* Like spans_file_scan, but calls pre(arg, s) first with the columns only (s->span_pb empty:
+ * the page is decoded without rebuilding span protobufs) and rebuilds the protobuf and calls cb
+ * only for the spans pre keeps. Saves that rebuild for spans a column test rejects. */
+bool spans_file_scan_pre(spans_file_t *f, int64_t mint_ns, int64_t maxt_ns,
+                         bool (*pre)(void *arg, const db_span_t *s),
+                         bool (*cb)(void *arg, const db_span_t *s), void *arg);
 /* Writes one file holding the spans of all inputs (compaction). */
 int spans_file_merge(spans_file_t **in, size_t n, const char *path, uint64_t *bytes, err_t *err);
 /* Decodes every page of an open file and checks it against the page index and the trace table:
@@ -67,5 +73,9 @@ int spans_file_verify(spans_file_t *f, err_t *err);
 void spans_wal_encode(buf_t *out, const db_span_t *spans, size_t n);
 int spans_wal_decode(const uint8_t *p, size_t n, void (*cb)(void *arg, const db_span_t *s),
                      void *arg);
+
+/* Appends an OTLP TracesData holding s alone, with its resource and scope (the stored messages
+ * wrapped, nothing re-encoded): what otlp_pb_decode_traces reads back into one span. */
+void spans_traces_data(buf_t *b, const db_span_t *s);
 
 #endif

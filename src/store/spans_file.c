@@ -12,8 +12,10 @@
  * Resources and scopes go once into a file dictionary. A sorted trace-id table (24 bytes per
  * trace) and the page index (with each page's start-time range, so scans skip pages) are kept in
  * memory after open; pages are read with pread on demand, verified by CRC-32C, and the last one
- * decoded is cached. Frames and the file's header and footer tail go through zfile.c, which log
- * files share. Merging files is a k-way merge by trace id.
+ * decoded is cached. spans_file_scan_pre decodes a page's columns without rebuilding the span
+ * protobufs and rebuilds one only for a span its caller's prefilter keeps. Frames and the file's
+ * header and footer tail go through zfile.c, which log files share. Merging files is a k-way merge
+ * by trace id.
  */
 #include "store/spans.h"
 
@@ -431,6 +433,13 @@ typedef struct dpage {
     buf_t comp, raw, pbs;
     db_span_t *spans;
     size_t n, cap;
+    /* Lazy decode (spans_file_scan_pre): span_pb is left empty and rebuilt one span at a time
+     * from its recipe and remainder, found through these (cap entries each). */
+    bool lazy;
+    const uint8_t **rec, **rem;
+    uint64_t *rem_len;
+    const uint8_t *rec_end;
+    size_t mat; /* index + 1 of the span whose protobuf d->pbs holds, 0 = none */
 } dpage_t;
 
 struct spans_file {
@@ -474,34 +483,45 @@ static void dpage_deinit(dpage_t *d)
     buf_deinit(&d->raw);
     buf_deinit(&d->pbs);
     free(d->spans);
+    free(d->rec);
+    free(d->rem);
+    free(d->rem_len);
     memset(d, 0, sizeof *d);
 }
 
 /* Rebuilds each span's protobuf from its recipe (rr), remainder length (rl) and remainder bytes
  * (rem) into d->pbs, and points d->spans[i].span_pb at it. Every gap is checked. */
+/* Appends span i's protobuf to d->pbs from its recipe (read from rr) and its l remainder bytes at
+ * rem. Sets rr->bad on a malformed recipe. */
+static void rebuild_one(dpage_t *d, size_t i, store_rd_t *rr, const uint8_t *rem, uint64_t l)
+{
+    uint64_t used = 0;
+    for (;;) {
+        uint64_t v = store__rd_uv(rr);
+        if (rr->bad || v == 0)
+            break;
+        uint64_t gap = v >> 3;
+        int code = (int)(v & 7);
+        if (code == 0 || gap > l - used) {
+            rr->bad = true;
+            break;
+        }
+        buf_append(&d->pbs, rem + used, (size_t)gap);
+        used += gap;
+        canon_put(&d->pbs, &d->spans[i], code);
+    }
+    buf_append(&d->pbs, rem + used, (size_t)(l - used));
+}
+
 static int rebuild_pbs(dpage_t *d, size_t n, store_rd_t *rr, store_rd_t *rl, const uint8_t *rem)
 {
     buf_clear(&d->pbs);
     buf_reserve(&d->pbs, 1);
     size_t *pb_off = db__xrealloc(NULL, n * sizeof *pb_off);
     for (size_t i = 0; i < n && !rr->bad; i++) {
-        uint64_t l = store__rd_uv(rl), used = 0;
+        uint64_t l = store__rd_uv(rl);
         pb_off[i] = buf_len(&d->pbs);
-        for (;;) {
-            uint64_t v = store__rd_uv(rr);
-            if (rr->bad || v == 0)
-                break;
-            uint64_t gap = v >> 3;
-            int code = (int)(v & 7);
-            if (code == 0 || gap > l - used) {
-                rr->bad = true;
-                break;
-            }
-            buf_append(&d->pbs, rem + used, (size_t)gap);
-            used += gap;
-            canon_put(&d->pbs, &d->spans[i], code);
-        }
-        buf_append(&d->pbs, rem + used, (size_t)(l - used));
+        rebuild_one(d, i, rr, rem, l);
         rem += l;
     }
     for (size_t i = 0; i < n && !rr->bad; i++) {
@@ -513,7 +533,7 @@ static int rebuild_pbs(dpage_t *d, size_t n, store_rd_t *rr, store_rd_t *rl, con
 }
 
 /* Parses a raw page into d->spans. Every index and length is checked against the page. */
-static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d)
+static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d, bool lazy)
 {
     store_rd_t r = {d->raw.pos, d->raw.last, false};
     size_t rlen = buf_len(&d->raw);
@@ -523,6 +543,9 @@ static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d)
     if (n > d->cap) {
         d->cap = (size_t)n;
         d->spans = db__xrealloc(d->spans, d->cap * sizeof *d->spans);
+        d->rec = db__xrealloc(d->rec, d->cap * sizeof *d->rec);
+        d->rem = db__xrealloc(d->rem, d->cap * sizeof *d->rem);
+        d->rem_len = db__xrealloc(d->rem_len, d->cap * sizeof *d->rem_len);
     }
     d->n = 0;
     db_span_t *sp = d->spans;
@@ -615,23 +638,38 @@ static int decode_page(const spans_file_t *f, const page_rec_t *pr, dpage_t *d)
         goto out;
     /* recipes: remember where each starts; lengths come next, then the remainders */
     const uint8_t *recipes = r.p;
-    for (uint64_t i = 0; i < n; i++)
+    for (uint64_t i = 0; i < n; i++) {
+        d->rec[i] = r.p;
         while (store__rd_uv(&r) != 0 && !r.bad)
             ;
+    }
     const uint8_t *rem_lens = r.p;
     uint64_t rem_total = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t l = store__rd_uv(&r);
         if (l > rlen)
             goto out;
+        d->rem_len[i] = l;
         rem_total += l;
     }
     const uint8_t *rem = store__rd_bytes(&r, rem_total);
     if (r.bad || r.p != r.end)
         goto out;
-    store_rd_t rr = {recipes, rem_lens, false}, rl = {rem_lens, rem, false};
-    if (rebuild_pbs(d, (size_t)n, &rr, &rl, rem) != 0)
-        goto out;
+    d->lazy = lazy;
+    d->mat = 0;
+    if (lazy) {
+        d->rec_end = rem_lens;
+        const uint8_t *from = rem;
+        for (uint64_t i = 0; i < n; i++) {
+            d->rem[i] = from;
+            from += d->rem_len[i];
+            sp[i].span_pb = STR_NULL;
+        }
+    } else {
+        store_rd_t rr = {recipes, rem_lens, false}, rl = {rem_lens, rem, false};
+        if (rebuild_pbs(d, (size_t)n, &rr, &rl, rem) != 0)
+            goto out;
+    }
     d->n = (size_t)n;
     rc = 0;
 out:
@@ -639,20 +677,45 @@ out:
     return rc;
 }
 
-/* Loads page idx into d (no-op when already there). ERR_CORRUPT / ERR_IO are logged by callers. */
-static int load_page(spans_file_t *f, uint32_t idx, dpage_t *d)
+/* Loads page idx into d (no-op when already there; a lazily decoded page is decoded again for an
+ * eager caller). ERR_CORRUPT / ERR_IO are logged by callers. */
+static int load_page_mode(spans_file_t *f, uint32_t idx, dpage_t *d, bool lazy)
 {
-    if (d->valid && d->idx == idx)
+    if (d->valid && d->idx == idx && (lazy || !d->lazy))
         return 0;
     d->valid = false;
     const page_rec_t *pr = &f->pages[idx];
     int rc = zfile_in_frame(&f->in, pr->off, pr->clen, pr->rlen, pr->crc, &d->comp, &d->raw);
     if (!rc)
-        rc = decode_page(f, pr, d);
+        rc = decode_page(f, pr, d, lazy);
     if (rc)
         return rc;
     d->idx = idx;
     d->valid = true;
+    return 0;
+}
+
+static int load_page(spans_file_t *f, uint32_t idx, dpage_t *d)
+{
+    return load_page_mode(f, idx, d, false);
+}
+
+/* Rebuilds span i's protobuf of a lazily decoded page (valid until the next call). */
+static int materialize(dpage_t *d, size_t i)
+{
+    if (!d->lazy || d->spans[i].span_pb.ptr)
+        return 0;
+    buf_clear(&d->pbs);
+    buf_reserve(&d->pbs, 1);
+    store_rd_t rr = {d->rec[i], d->rec_end, false};
+    rebuild_one(d, i, &rr, d->rem[i], d->rem_len[i]);
+    if (rr.bad)
+        return ERR_CORRUPT;
+    /* Only one rebuilt span is kept: forget the previous one's pointer. */
+    if (d->mat && d->mat - 1 < d->n)
+        d->spans[d->mat - 1].span_pb = STR_NULL;
+    d->spans[i].span_pb = buf_str(&d->pbs);
+    d->mat = i + 1;
     return 0;
 }
 
@@ -853,6 +916,35 @@ bool spans_file_scan(spans_file_t *f, int64_t mint_ns, int64_t maxt_ns,
         for (size_t i = 0; i < f->cache.n; i++) {
             const db_span_t *s = &f->cache.spans[i];
             if (in_range(s->start_ns, mint_ns, maxt_ns) && !cb(arg, s))
+                return false;
+        }
+    }
+    return true;
+}
+
+bool spans_file_scan_pre(spans_file_t *f, int64_t mint_ns, int64_t maxt_ns,
+                         bool (*pre)(void *arg, const db_span_t *s),
+                         bool (*cb)(void *arg, const db_span_t *s), void *arg)
+{
+    for (uint32_t pg = 0; pg < f->n_pages; pg++) {
+        const page_rec_t *pr = &f->pages[pg];
+        if (pr->max_ns < mint_ns || pr->min_ns > maxt_ns)
+            continue;
+        int rc = load_page_mode(f, pg, &f->cache, true);
+        if (rc) {
+            log_bad_page(f, pg, rc);
+            continue;
+        }
+        for (size_t i = 0; i < f->cache.n; i++) {
+            const db_span_t *s = &f->cache.spans[i];
+            if (!in_range(s->start_ns, mint_ns, maxt_ns) || !pre(arg, s))
+                continue;
+            if ((rc = materialize(&f->cache, i)) != 0) {
+                log_bad_page(f, pg, rc);
+                f->cache.valid = false;
+                break;
+            }
+            if (!cb(arg, s))
                 return false;
         }
     }

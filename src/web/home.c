@@ -66,7 +66,10 @@ static void h_home(http_req_t *r, void *arg)
                "export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf\n"
                "export OTEL_TRACES_EXPORTER=otlp OTEL_METRICS_EXPORTER=otlp "
                "OTEL_LOGS_EXPORTER=otlp\n"
-               "export CLAUDE_CODE_ENABLE_TELEMETRY=1   # for Claude Code</pre>",
+               "export CLAUDE_CODE_ENABLE_TELEMETRY=1   # for Claude Code</pre>"
+               "<p>Test results without OpenTelemetry: <code>skillscope import junit "
+               "results.xml</code> (pytest <code>--junitxml</code>, node "
+               "<code>--test-reporter=junit</code>, ctest <code>--output-junit</code>, ...).</p>",
                otlp);
     buf_append(&b, page_counts, sizeof page_counts - 1);
     buf_append(&b, page_apis, sizeof page_apis - 1);

@@ -12,14 +12,18 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export SKILLSCOPE_BIN=${SKILLSCOPE_BIN:-$root/skillscope}
+case $SKILLSCOPE_BIN in /*) ;; *) SKILLSCOPE_BIN=$PWD/$SKILLSCOPE_BIN ;; esac  # the tests run from their own directory
 if [ ! -x "$SKILLSCOPE_BIN" ]; then
   echo "FAIL setup: binary $SKILLSCOPE_BIN not found (run make first)"
   echo "0 passed, 1 failed"
   exit 1
 fi
-if [ ! -d "$here/node_modules/@opentelemetry/sdk-metrics" ] || [ ! -d "$here/node_modules/snappyjs" ]; then
+# node_modules is (re)installed whenever package-lock.json changed since the last install.
+lock_sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$here/node_modules/.skillscope-lock" 2>/dev/null)" != "$lock_sum" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || {
     echo "FAIL setup: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+  echo "$lock_sum" >"$here/node_modules/.skillscope-lock"
 fi
 tests=${INTEROP_TESTS:-$(cd "$here" && ls ./*.test.js | sed 's|^\./||' | tr '\n' ' ')}
 # A test file names the Debian packages of the real peers it runs in a line

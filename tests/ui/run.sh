@@ -8,6 +8,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export SKILLSCOPE_BIN=${SKILLSCOPE_BIN:-$root/skillscope}
+case $SKILLSCOPE_BIN in /*) ;; *) SKILLSCOPE_BIN=$PWD/$SKILLSCOPE_BIN ;; esac  # the tests run from their own directory
 if [ ! -x "$SKILLSCOPE_BIN" ]; then
   echo "FAIL setup: binary $SKILLSCOPE_BIN not found (run make first)"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -17,9 +18,11 @@ if [ -z "${CHROMIUM_BIN:-}" ] && [ ! -x /usr/bin/chromium ]; then
   $sudo apt-get install -y -qq chromium >/dev/null || {
     echo "FAIL setup: apt-get install -y chromium failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
-if [ ! -d "$here/node_modules/playwright-core" ]; then
+lock_sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$here/node_modules/.skillscope-lock" 2>/dev/null)" != "$lock_sum" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || {
     echo "FAIL setup: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+  echo "$lock_sum" >"$here/node_modules/.skillscope-lock"
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/skillscope-uitest.XXXXXX")
 export SKILLSCOPE_INTEROP_PIDS=$tmp/pids

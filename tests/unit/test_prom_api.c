@@ -503,8 +503,6 @@ TEST(prom_routes_over_http_and_dump_client)
     } fixed[] = {
         {"GET /api/v1/format_query?query=sum(up)%20by%20(job) HTTP/1.1", 200,
          "{\"status\":\"success\",\"data\":\"sum by (job) (up)\"}"},
-        {"GET /api/v1/targets HTTP/1.1", 200,
-         "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[]}}"},
         {"GET /api/v1/rules HTTP/1.1", 200, "{\"status\":\"success\",\"data\":{\"groups\":[]}}"},
         {"GET /api/v1/alerts HTTP/1.1", 200, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}"},
         {"GET /api/v1/status/flags HTTP/1.1", 200, "{\"status\":\"success\",\"data\":{}}"},

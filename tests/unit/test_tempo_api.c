@@ -304,3 +304,137 @@ TEST(tempo_dump_lines)
     arena_deinit(&a);
     db_close(db);
 }
+
+/* Runs a search-family core on the fixture db with query string qs. */
+static void call_core(db_t *db, void (*core)(db_t *, const api_in_t *, api_out_t *),
+                      const char *tail, const char *qs, api_out_t *out, arena_t *a)
+{
+    api_in_t in;
+    api_in_init(&in, a, 1700000100LL * 1000000000);
+    params_parse(&in.params, str_cstr(qs), NULL);
+    in.tail = str_cstr(tail);
+    api_out_init(out);
+    core(db, &in, out);
+}
+
+static void tags_v1(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tags(db, in, false, out);
+}
+static void tags_v2(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tags(db, in, true, out);
+}
+static void values_v1(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tag_values(db, in, false, out);
+}
+static void values_v2(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    tempo_api_tag_values(db, in, true, out);
+}
+
+TEST(tempo_search_json_shape)
+{
+    fixture_t f;
+    fixture_init(&f);
+    db_t *db = open_db(&f);
+    REQUIRE(db);
+    arena_t a;
+    arena_init(&a, 0);
+    api_out_t out;
+    call_core(db, tempo_api_search, "", "q=%7B+status+%3D+error+%7D", &out, &a);
+    CHECK_EQ_INT(out.status, 200);
+    CHECK_EQ_STR(out.content_type, "application/json");
+    const char *set = "{\"spans\":[{\"spanID\":\"0000000000000003\",\"name\":\"query\","
+                      "\"startTimeUnixNano\":\"1700000000000001500\",\"durationNanos\":\"500\","
+                      "\"attributes\":[{\"key\":\"status\",\"value\":{\"stringValue\":\"error\"}}]}"
+                      "],\"matched\":1}";
+    char want[2048];
+    snprintf(want, sizeof want,
+             "{\"traces\":[{\"traceID\":\"00000000000000000000000000abcdef\",\"rootServiceName\":"
+             "\"svc\",\"rootTraceName\":\"GET /\",\"startTimeUnixNano\":\"1700000000000001000\","
+             "\"spanSet\":%s,\"spanSets\":[%s]}],\"metrics\":{\"inspectedTraces\":1,",
+             set, set);
+    const char *b = buf_cstr(&out.body);
+    if (strncmp(b, want, strlen(want)) != 0)
+        test_fail_at(__FILE__, __LINE__, "got %s\nwant %s", b, want);
+    api_out_deinit(&out);
+
+    /* Nothing matches: an empty list, not null. */
+    call_core(db, tempo_api_search, "", "q=%7B+name+%3D+%22nope%22+%7D", &out, &a);
+    CHECK(strncmp(buf_cstr(&out.body), "{\"traces\":[],\"metrics\":{", 24) == 0);
+    api_out_deinit(&out);
+
+    /* Bad input: 400 with a positioned message, or naming the parameter. */
+    const struct {
+        const char *qs, *msg;
+    } bad[] = {
+        {"q=%7B+.a+%3D+%7D", "invalid TraceQL query: parse error at line 1, col 8: "},
+        {"q=%7B%7D&limit=0", "invalid limit: must be a positive number"},
+        {"q=%7B%7D&limit=20001", "invalid limit: 20001 exceeds the maximum of 10000"},
+        {"q=%7B%7D&spss=abc", "invalid spss: strconv.Atoi"},
+        {"start=10&end=5", "start must be before end"},
+        {"start=0&end=1000000", "exceeds 604800s"},
+        {"minDuration=3x", "invalid minDuration: time: unknown unit"},
+        {"minDuration=3s&maxDuration=1s", "invalid maxDuration"},
+        {"tags=a", "invalid tags"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        call_core(db, tempo_api_search, "", bad[i].qs, &out, &a);
+        if (out.status != 400 || !strstr(buf_cstr(&out.body), bad[i].msg))
+            test_fail_at(__FILE__, __LINE__, "%s: %d %s", bad[i].qs, out.status,
+                         buf_cstr(&out.body));
+        api_out_deinit(&out);
+    }
+    arena_deinit(&a);
+    db_close(db);
+}
+
+TEST(tempo_tags_and_values_json)
+{
+    fixture_t f;
+    fixture_init(&f);
+    db_t *db = open_db(&f);
+    REQUIRE(db);
+    arena_t a;
+    arena_init(&a, 0);
+    api_out_t out;
+    call_core(db, tags_v1, "", "", &out, &a);
+    CHECK_EQ_STR(buf_cstr(&out.body), "{\"tagNames\":[\"http.method\",\"service.name\"],"
+                                      "\"metrics\":{}}");
+    api_out_deinit(&out);
+    call_core(db, tags_v2, "", "scope=span", &out, &a);
+    CHECK_EQ_STR(buf_cstr(&out.body),
+                 "{\"scopes\":[{\"name\":\"span\",\"tags\":[\"http.method\"]}],\"metrics\":{}}");
+    api_out_deinit(&out);
+    call_core(db, tags_v2, "", "q=%7B+resource.service.name+%3D+%22db%22+%7D", &out, &a);
+    CHECK(strstr(buf_cstr(&out.body),
+                 "{\"name\":\"resource\",\"tags\":[\"service.name\"]},"
+                 "{\"name\":\"span\",\"tags\":[]},{\"name\":\"intrinsic\"") != NULL);
+    api_out_deinit(&out);
+    call_core(db, tags_v2, "", "scope=moon", &out, &a);
+    CHECK_EQ_INT(out.status, 400);
+    api_out_deinit(&out);
+    call_core(db, values_v1, "service.name", "", &out, &a);
+    CHECK_EQ_STR(buf_cstr(&out.body), "{\"tagValues\":[\"db\",\"svc\"],\"metrics\":{}}");
+    api_out_deinit(&out);
+    call_core(db, values_v2, "span.http.method", "", &out, &a);
+    CHECK_EQ_STR(buf_cstr(&out.body),
+                 "{\"tagValues\":[{\"type\":\"string\",\"value\":\"GET\"}],\"metrics\":{}}");
+    api_out_deinit(&out);
+    call_core(db, values_v2, "status", "", &out, &a);
+    CHECK_EQ_STR(buf_cstr(&out.body),
+                 "{\"tagValues\":[{\"type\":\"keyword\",\"value\":\"unset\"},{\"type\":\"keyword\","
+                 "\"value\":\"ok\"},{\"type\":\"keyword\",\"value\":\"error\"}],\"metrics\":{}}");
+    api_out_deinit(&out);
+    call_core(db, values_v2, "http.method", "", &out, &a);
+    CHECK_EQ_INT(out.status, 400);
+    CHECK(strstr(buf_cstr(&out.body), "parse error at line 1, col 1") != NULL);
+    api_out_deinit(&out);
+    call_core(db, tempo_api_buildinfo, "", "", &out, &a);
+    CHECK(strncmp(buf_cstr(&out.body), "{\"version\":\"2.9.0\",\"revision\":", 30) == 0);
+    api_out_deinit(&out);
+    arena_deinit(&a);
+    db_close(db);
+}

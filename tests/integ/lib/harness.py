@@ -83,7 +83,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')
 
 
 def binary():
-    return os.environ.get('SKILLSCOPE_BIN') or os.path.join(ROOT, 'skillscope')
+    # absolute: suites run the CLI from other working directories (a temp git repo, ...)
+    return os.path.abspath(os.environ.get('SKILLSCOPE_BIN') or os.path.join(ROOT, 'skillscope'))
 
 
 def free_ports(n):
