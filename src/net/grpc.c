@@ -1036,7 +1036,7 @@ void grpc_server_free(grpc_server_t *s)
 int grpc_server_listen(grpc_server_t *s, const char *host, int port, err_t *err)
 {
     char addr[300];
-    snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    net__format_addr(addr, sizeof addr, host, port);
     if (s->lst)
         return err_set(err, ERR_EXISTS, "%s: the gRPC server is already listening", addr);
     struct addrinfo hints, *ai = NULL;

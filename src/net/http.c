@@ -244,7 +244,7 @@ void http_server_set_cors_origin(http_server_t *s, const char *origin)
     s->cors_origin = origin && origin[0] ? strdup(origin) : NULL;
 }
 
-static void format_addr(char *out, size_t cap, const char *host, int port)
+void net__format_addr(char *out, size_t cap, const char *host, int port)
 {
     if (strchr(host, ':'))
         snprintf(out, cap, "[%s]:%d", host, port);
@@ -255,7 +255,7 @@ static void format_addr(char *out, size_t cap, const char *host, int port)
 int http_server_listen(http_server_t *s, const char *name, const char *host, int port, err_t *err)
 {
     char addr[300];
-    format_addr(addr, sizeof addr, host, port);
+    net__format_addr(addr, sizeof addr, host, port);
     if (s->n_lst == MAX_LISTENERS)
         return err_set(err, ERR_INVAL, "%s: too many listeners", addr);
     if (port < 0 || port > 65535)
@@ -304,7 +304,7 @@ int http_server_listen(http_server_t *s, const char *name, const char *host, int
     l->srv = s;
     l->name = name;
     l->port = bound_port;
-    format_addr(l->addr, sizeof l->addr, host, bound_port);
+    net__format_addr(l->addr, sizeof l->addr, host, bound_port);
     l->http = evhttp_new(loop__base(s->loop));
     if (!l->http) {
         close(fd);
@@ -922,7 +922,7 @@ static http_req_t *req_new(listener_t *l, struct evhttp_request *evreq)
     ev_uint16_t peer_port = 0;
     evhttp_connection_get_peer(evcon, &peer_host, &peer_port);
     char peer[300];
-    format_addr(peer, sizeof peer, peer_host ? peer_host : "?", peer_port);
+    net__format_addr(peer, sizeof peer, peer_host ? peer_host : "?", peer_port);
     r->peer = arena_strndup(&r->arena, peer, strlen(peer));
     copy_headers(r);
     return r;
