@@ -874,10 +874,13 @@ void scrape_manager_start(scrape_manager_t *m)
         return;
     m->running = true;
     selfmon_init();
-    for (size_t i = 0; i < m->n_targets; i++)
+    size_t configured = 0; /* the user's targets, not the internal self-monitoring one */
+    for (size_t i = 0; i < m->n_targets; i++) {
         schedule(m->targets[i]);
-    if (m->n_targets || m->n_dropped)
-        log_info("scraping", "targets=%zu dropped=%zu", m->n_targets, m->n_dropped);
+        configured += !m->targets[i]->internal;
+    }
+    if (configured || m->n_dropped)
+        log_info("scraping", "targets=%zu dropped=%zu", configured, m->n_dropped);
 }
 
 void scrape_manager_stop(scrape_manager_t *m)
