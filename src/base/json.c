@@ -126,6 +126,12 @@ void jw_int(jw_t *w, int64_t v)
     buf_printf(w->b, "%lld", (long long)v);
 }
 
+void jw_int_str(jw_t *w, int64_t v)
+{
+    sep(w);
+    buf_printf(w->b, "\"%lld\"", (long long)v);
+}
+
 void jw_uint(jw_t *w, uint64_t v)
 {
     sep(w);

@@ -35,6 +35,9 @@ void jw_key_str(jw_t *w, str_t k);
 void jw_str(jw_t *w, str_t s);
 void jw_cstr(jw_t *w, const char *s);
 void jw_int(jw_t *w, int64_t v);
+/* v as a JSON string ("1700000000000000000"): how Loki, Tempo and OTLP/JSON write nanosecond
+ * times, which a double cannot hold exactly. */
+void jw_int_str(jw_t *w, int64_t v);
 void jw_uint(jw_t *w, uint64_t v);
 /* A finite double as a JSON number (shortest round trip); NaN/Inf become null. */
 void jw_double(jw_t *w, double v);

@@ -934,16 +934,6 @@ void scrape_manager_free(scrape_manager_t *m)
 
 /* ---- /api/v1/targets ---- */
 
-static void jw_labels(jw_t *w, const labels_t *ls)
-{
-    jw_obj(w);
-    for (size_t i = 0; i < ls->n; i++) {
-        jw_key_str(w, ls->v[i].name);
-        jw_str(w, ls->v[i].value);
-    }
-    jw_end(w);
-}
-
 static void reply_error(http_req_t *r, const char *msg)
 {
     buf_t b = BUF_INIT;
@@ -1003,9 +993,9 @@ static void h_targets(http_req_t *r, void *arg)
             continue;
         jw_obj(&w);
         jw_key(&w, "discoveredLabels");
-        jw_labels(&w, &t->discovered);
+        labels_write_json(&w, &t->discovered);
         jw_key(&w, "labels");
-        jw_labels(&w, &t->labels);
+        labels_write_json(&w, &t->labels);
         jw_key(&w, "scrapePool");
         jw_str(&w, t->job->job_name);
         jw_key(&w, "scrapeUrl");
@@ -1044,7 +1034,7 @@ static void h_targets(http_req_t *r, void *arg)
             continue;
         jw_obj(&w);
         jw_key(&w, "discoveredLabels");
-        jw_labels(&w, &m->dropped[i]);
+        labels_write_json(&w, &m->dropped[i]);
         jw_end(&w);
     }
     jw_end(&w);
@@ -1099,7 +1089,7 @@ static void h_targets_metadata(http_req_t *r, void *arg)
                 continue;
             jw_obj(&w);
             jw_key(&w, "target");
-            jw_labels(&w, &t->labels);
+            labels_write_json(&w, &t->labels);
             jw_key(&w, "metric");
             jw_str(&w, md->metric);
             jw_key(&w, "type");

@@ -160,23 +160,6 @@ static bool span_match(const span_view_t *sv, const filter_t *f, arena_t *a)
 
 /* ---- rendering ---- */
 
-static void put_labels(jw_t *w, const labels_t *ls)
-{
-    jw_obj(w);
-    for (size_t i = 0; ls && i < ls->n; i++) {
-        jw_key_str(w, ls->v[i].name);
-        jw_str(w, ls->v[i].value);
-    }
-    jw_end(w);
-}
-
-static void put_ns(jw_t *w, int64_t ns)
-{
-    char num[32];
-    snprintf(num, sizeof num, "%" PRId64, ns);
-    jw_cstr(w, num);
-}
-
 static void put_attrs(jw_t *w, const otlp_attrs_t *as, arena_t *a)
 {
     jw_obj(w);
@@ -197,9 +180,9 @@ static void render_span(buf_t *b, const span_view_t *sv, arena_t *a)
     jw_key(&w, "type");
     jw_cstr(&w, "span");
     jw_key(&w, "start_ns");
-    put_ns(&w, s->start_ns);
+    jw_int_str(&w, s->start_ns);
     jw_key(&w, "end_ns");
-    put_ns(&w, s->end_ns);
+    jw_int_str(&w, s->end_ns);
     jw_key(&w, "service");
     jw_str(&w, s->service_name);
     jw_key(&w, "name");
@@ -240,13 +223,13 @@ static void render_log(buf_t *b, const db_log_entry_t *e)
     jw_key(&w, "type");
     jw_cstr(&w, "log");
     jw_key(&w, "ts_ns");
-    put_ns(&w, e->ts_ns);
+    jw_int_str(&w, e->ts_ns);
     jw_key(&w, "stream");
-    put_labels(&w, e->stream);
+    labels_write_json(&w, e->stream);
     jw_key(&w, "line");
     jw_str(&w, e->line);
     jw_key(&w, "meta");
-    put_labels(&w, e->meta);
+    labels_write_json(&w, e->meta);
     jw_end(&w);
     buf_putc(b, '\n');
 }
@@ -261,7 +244,7 @@ static void render_sample(buf_t *b, const labels_t *ls, int64_t ts_ms, double v)
     jw_key(&w, "ts_ms");
     jw_int(&w, ts_ms);
     jw_key(&w, "labels");
-    put_labels(&w, ls);
+    labels_write_json(&w, ls);
     jw_key(&w, "value");
     jw_double(&w, v); /* NaN (also the stale marker) and infinities become null */
     jw_end(&w);

@@ -350,23 +350,6 @@ static void dump_end_line(dump_ctx_t *d)
         d->flush(d->arg, d->out);
 }
 
-static void put_labels(jw_t *w, const labels_t *ls)
-{
-    jw_obj(w);
-    for (size_t i = 0; ls && i < ls->n; i++) {
-        jw_key_str(w, ls->v[i].name);
-        jw_str(w, ls->v[i].value);
-    }
-    jw_end(w);
-}
-
-static void put_ns(jw_t *w, int64_t ns)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)ns);
-    jw_str(w, (str_t){tmp, (size_t)n});
-}
-
 static void put_hex(jw_t *w, const uint8_t *id, size_t n, bool zero_empty)
 {
     bool zero = true;
@@ -389,11 +372,11 @@ static bool dump_log(void *arg, const db_log_entry_t *e)
     jw_key(&w, "type");
     jw_cstr(&w, "log");
     jw_key(&w, "stream");
-    put_labels(&w, e->stream);
+    labels_write_json(&w, e->stream);
     jw_key(&w, "meta");
-    put_labels(&w, e->meta);
+    labels_write_json(&w, e->meta);
     jw_key(&w, "t");
-    put_ns(&w, e->ts_ns);
+    jw_int_str(&w, e->ts_ns);
     jw_key(&w, "line");
     jw_str(&w, e->line);
     jw_end(&w);
@@ -424,9 +407,9 @@ static bool dump_span(void *arg, const db_span_t *s)
     jw_key(&w, "status");
     jw_int(&w, s->status_code);
     jw_key(&w, "start");
-    put_ns(&w, s->start_ns);
+    jw_int_str(&w, s->start_ns);
     jw_key(&w, "end");
-    put_ns(&w, s->end_ns);
+    jw_int_str(&w, s->end_ns);
     buf_t pb = BUF_INIT;
     spans_traces_data(&pb, s);
     otlp_traces_t t;
@@ -493,7 +476,7 @@ static int dump_samples(db_t *db, const api_dump_opts_t *o, dump_ctx_t *d, arena
             jw_key(&w, "type");
             jw_cstr(&w, "sample");
             jw_key(&w, "labels");
-            put_labels(&w, ls);
+            labels_write_json(&w, ls);
             jw_key(&w, "t");
             jw_int(&w, ts);
             jw_key(&w, "v");

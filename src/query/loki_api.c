@@ -133,16 +133,6 @@ static bool check_limit(api_out_t *out, uint32_t limit)
 
 /* ---- JSON writers ---- */
 
-static void write_labels(jw_t *w, const labels_t *ls)
-{
-    jw_obj(w);
-    for (size_t i = 0; i < ls->n; i++) {
-        jw_key_str(w, ls->v[i].name);
-        jw_str(w, ls->v[i].value);
-    }
-    jw_end(w);
-}
-
 static void write_stats(jw_t *w, const lq_stats_t *st)
 {
     double t = st->exec_s > 0 ? st->exec_s : 1e-9;
@@ -210,7 +200,7 @@ static void write_result(api_out_t *out, const lq_result_t *r)
             const lq_stream_t *g = &r->streams[i];
             jw_obj(&w);
             jw_key(&w, "stream");
-            write_labels(&w, &g->labels);
+            labels_write_json(&w, &g->labels);
             jw_key(&w, "values");
             jw_arr(&w);
             for (size_t k = 0; k < g->n; k++) {
@@ -241,7 +231,7 @@ static void write_result(api_out_t *out, const lq_result_t *r)
             const lq_series_t *s = &r->series[i];
             jw_obj(&w);
             jw_key(&w, "metric");
-            write_labels(&w, &s->labels);
+            labels_write_json(&w, &s->labels);
             jw_key(&w, vec ? "value" : "values");
             if (vec) {
                 write_point(&w, s->pts[0].t_ns, s->pts[0].v);
@@ -604,7 +594,7 @@ void loki_api_series(db_t *db, const api_in_t *in, api_out_t *out)
     jw_key(&w, "data");
     jw_arr(&w);
     for (size_t i = 0; i < acc.n; i++)
-        write_labels(&w, keys[i].ls);
+        labels_write_json(&w, keys[i].ls);
     jw_end(&w);
     jw_end(&w);
     buf_putc(&out->body, '\n');

@@ -86,16 +86,6 @@ static void ok_end(jw_t *w, bool truncated)
     jw_end(w);
 }
 
-static void write_labels(jw_t *w, const labels_t *ls)
-{
-    jw_obj(w);
-    for (size_t i = 0; i < ls->n; i++) {
-        jw_key_str(w, ls->v[i].name);
-        jw_str(w, ls->v[i].value);
-    }
-    jw_end(w);
-}
-
 static void write_point(jw_t *w, int64_t t_ms, double v)
 {
     char tmp[FMTNUM_MAX];
@@ -342,7 +332,7 @@ static bool write_series(jw_t *w, const pq_result_t *r, bool matrix, int64_t lim
         }
         jw_obj(w);
         jw_key(w, "metric");
-        write_labels(w, &s->labels);
+        labels_write_json(w, &s->labels);
         if (matrix) {
             jw_key(w, "values");
             jw_arr(w);
@@ -532,7 +522,7 @@ void prom_api_series(db_t *db, const api_in_t *in, api_out_t *out)
             truncated = true;
             break;
         }
-        write_labels(&w, min);
+        labels_write_json(&w, min);
         count++;
         if (n == 1) {
             live[0] = db_series_next(its[0]);

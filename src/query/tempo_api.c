@@ -397,10 +397,8 @@ static bool duration_param(const api_in_t *in, api_out_t *out, const char *name,
 
 static void put_ns(jw_t *w, const char *key, int64_t v)
 {
-    char tmp[24];
-    snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     jw_key(w, key);
-    jw_cstr(w, tmp);
+    jw_int_str(w, v);
 }
 
 static void put_spanset(jw_t *w, const traceql_trace_out_t *t)

@@ -853,3 +853,13 @@ fail:
     *n_out = 0;
     return rc;
 }
+
+void labels_write_json(jw_t *w, const labels_t *ls)
+{
+    jw_obj(w);
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        jw_key_str(w, ls->v[i].name);
+        jw_str(w, ls->v[i].value);
+    }
+    jw_end(w);
+}

@@ -15,6 +15,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/json.h"
 #include "base/str.h"
 
 typedef struct label {
@@ -38,6 +39,9 @@ uint64_t labels_hash(const labels_t *ls);
 str_t labels_get(const labels_t *ls, const char *name);
 /* Deep copy into the arena. */
 labels_t labels_copy(const labels_t *ls, arena_t *a);
+/* {"a": "b", "c": "d"}: a label set as the Prometheus, Loki and Tempo APIs write one (ls may be
+ * NULL: {}). */
+void labels_write_json(jw_t *w, const labels_t *ls);
 /* {a="b", c="d"} with Go-style escapes, for logs and errors. */
 void labels_format(buf_t *out, const labels_t *ls);
 /* Binary form used by the WAL and blocks: uvarint n, then n x (uvarint len, name, uvarint len,
