@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "base/clock.h"
+#include "proto/internal.h"
 #include "proto/pbwire.h"
 
 #define NS_PER_S 1000000000LL
@@ -230,27 +231,6 @@ typedef struct jdec {
     int elem;   /* element of the entry array, -1 for the array itself */
 } jdec_t;
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
-}
-
 /* "streams[2].values[7][0]: <msg>" (the path is as deep as the decoder got). */
 __attribute__((format(printf, 3, 4))) static int jfail(jdec_t *d, const char *field,
                                                        const char *fmt, ...)
@@ -290,7 +270,8 @@ static int decode_pairs(jdec_t *d, const json_t *o, const char *what, lokipb_pai
     json_object_foreach((json_t *)o, key, val)
     {
         if (!json_is_string(val))
-            return jfail(d, what, "value of \"%s\" must be a string, got %s", key, type_name(val));
+            return jfail(d, what, "value of \"%s\" must be a string, got %s", key,
+                         proto__json_type_name(val));
         v[i].name = arena_str(d->a, str_cstr(key));
         v[i].value = jstr(d, val);
         i++;
@@ -330,7 +311,7 @@ static int decode_json_entry(jdec_t *d, const json_t *ev, lokipb_entry_t *e)
     *e = (lokipb_entry_t){0, STR_NULL, NULL, 0};
     if (!json_is_array(ev))
         return jfail(d, NULL, "an entry must be an array [\"<unix ns>\", \"<line>\"], got %s",
-                     type_name(ev));
+                     proto__json_type_name(ev));
     size_t n = json_array_size(ev);
     if (n < 2 || n > 3)
         return jfail(d, NULL,
@@ -341,7 +322,7 @@ static int decode_json_entry(jdec_t *d, const json_t *ev, lokipb_entry_t *e)
     d->elem = 0;
     if (!json_is_string(ts))
         return jfail(d, NULL, "timestamp must be a string of Unix epoch nanoseconds, got %s",
-                     type_name(ts));
+                     proto__json_type_name(ts));
     str_t tss = str_from(json_string_value(ts), json_string_length(ts));
     if (!parse_i64(tss, &e->ts_ns))
         return jfail(d, NULL,
@@ -349,13 +330,14 @@ static int decode_json_entry(jdec_t *d, const json_t *ev, lokipb_entry_t *e)
                      (int)(tss.len > 64 ? 64 : tss.len), tss.ptr);
     d->elem = 1;
     if (!json_is_string(line))
-        return jfail(d, NULL, "log line must be a string, got %s", type_name(line));
+        return jfail(d, NULL, "log line must be a string, got %s", proto__json_type_name(line));
     e->line = jstr(d, line);
     if (n == 3) {
         const json_t *m = json_array_get(ev, 2);
         d->elem = 2;
         if (!json_is_object(m))
-            return jfail(d, NULL, "structured metadata must be an object, got %s", type_name(m));
+            return jfail(d, NULL, "structured metadata must be an object, got %s",
+                         proto__json_type_name(m));
         /* The query-response form {"structuredMetadata":{...},"parsed":{...}} is recognised by
          * its object values (flat metadata has only string values). */
         const json_t *sm = json_object_get(m, "structuredMetadata");
@@ -364,7 +346,7 @@ static int decode_json_entry(jdec_t *d, const json_t *ev, lokipb_entry_t *e)
         if (categorized) {
             if (sm && !json_is_object(sm))
                 return jfail(d, NULL, "structuredMetadata must be an object, got %s",
-                             type_name(sm));
+                             proto__json_type_name(sm));
             if (sm) {
                 int rc = decode_pairs(d, sm, NULL, &e->meta, &e->n_meta);
                 if (rc)
@@ -387,13 +369,14 @@ static int decode_legacy_stream(jdec_t *d, const json_t *so, const json_t *label
 {
     if (!json_is_string(labels))
         return jfail(d, "labels", "must be a label string like {job=\"app\"}, got %s",
-                     type_name(labels));
+                     proto__json_type_name(labels));
     s->labels_text = jstr(d, labels);
     const json_t *entries = json_object_get(so, "entries");
     if (!entries || json_is_null(entries))
         return 0;
     if (!json_is_array(entries))
-        return jfail(d, "entries", "must be an array of entries, got %s", type_name(entries));
+        return jfail(d, "entries", "must be an array of entries, got %s",
+                     proto__json_type_name(entries));
     size_t n = json_array_size(entries);
     if (!n)
         return 0;
@@ -405,20 +388,20 @@ static int decode_legacy_stream(jdec_t *d, const json_t *so, const json_t *label
         if (!json_is_object(e))
             return jfail(d, field,
                          "must be an object {\"ts\":\"<RFC3339>\",\"line\":\"...\"}, got %s",
-                         type_name(e));
+                         proto__json_type_name(e));
         const json_t *ts = json_object_get(e, "ts"), *line = json_object_get(e, "line");
         lokipb_entry_t *x = &s->entries[i];
         *x = (lokipb_entry_t){0, STR_NULL, NULL, 0};
         if (!json_is_string(ts))
             return jfail(d, field, "ts must be an RFC3339 timestamp string, got %s",
-                         ts ? type_name(ts) : "nothing");
+                         ts ? proto__json_type_name(ts) : "nothing");
         err_t terr;
         err_clear(&terr);
         if (rfc3339_parse_ns(str_from(json_string_value(ts), json_string_length(ts)), &x->ts_ns,
                              &terr))
             return jfail(d, field, "ts: %s", terr.msg);
         if (line && !json_is_string(line))
-            return jfail(d, field, "line must be a string, got %s", type_name(line));
+            return jfail(d, field, "line must be a string, got %s", proto__json_type_name(line));
         if (line)
             x->line = jstr(d, line);
         s->n_entries++;
@@ -432,7 +415,7 @@ static int decode_json_stream(jdec_t *d, const json_t *so, lokipb_stream_t *s)
     if (!json_is_object(so))
         return jfail(d, NULL,
                      "a stream must be an object {\"stream\":{...},\"values\":[...]}, got %s",
-                     type_name(so));
+                     proto__json_type_name(so));
     const json_t *legacy = json_object_get(so, "labels");
     if (legacy && !json_object_get(so, "stream") && !json_object_get(so, "values"))
         return decode_legacy_stream(d, so, legacy, s);
@@ -440,7 +423,7 @@ static int decode_json_stream(jdec_t *d, const json_t *so, lokipb_stream_t *s)
     if (labels && !json_is_null(labels)) {
         if (!json_is_object(labels))
             return jfail(d, "stream", "must be an object of label names to string values, got %s",
-                         type_name(labels));
+                         proto__json_type_name(labels));
         int rc = decode_pairs(d, labels, "stream", &s->labels, &s->n_labels);
         if (rc)
             return rc;
@@ -449,7 +432,8 @@ static int decode_json_stream(jdec_t *d, const json_t *so, lokipb_stream_t *s)
     if (!values || json_is_null(values))
         return 0;
     if (!json_is_array(values))
-        return jfail(d, "values", "must be an array of entries, got %s", type_name(values));
+        return jfail(d, "values", "must be an array of entries, got %s",
+                     proto__json_type_name(values));
     size_t n = json_array_size(values);
     if (!n)
         return 0;
@@ -477,14 +461,15 @@ int lokipb_decode_json(const uint8_t *p, size_t n, arena_t *a, lokipb_push_t *ou
     if (!json_is_object(root)) {
         rc = err_set(err, ERR_PARSE,
                      "a push request must be a JSON object {\"streams\":[...]}, got %s",
-                     type_name(root));
+                     proto__json_type_name(root));
         goto out;
     }
     const json_t *streams = json_object_get(root, "streams");
     if (!streams || json_is_null(streams))
         goto out;
     if (!json_is_array(streams)) {
-        rc = err_set(err, ERR_PARSE, "streams: must be an array, got %s", type_name(streams));
+        rc = err_set(err, ERR_PARSE, "streams: must be an array, got %s",
+                     proto__json_type_name(streams));
         goto out;
     }
     size_t ns = json_array_size(streams);

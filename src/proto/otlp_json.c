@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "proto/internal.h"
 #include "proto/otlp.h"
 
 #define PATH_MAX_SEGS 100
@@ -95,7 +96,7 @@ static json_t *get(const json_t *o, const char *camel, const char *snake)
     return json_is_null(v) ? NULL : v;
 }
 
-static const char *type_name(const json_t *v)
+const char *proto__json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
@@ -122,7 +123,7 @@ static int get_str(jdec_t *d, const json_t *o, const char *camel, const char *sn
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return fail(d, camel, "expected a string, got %s", type_name(v));
+        return fail(d, camel, "expected a string, got %s", proto__json_type_name(v));
     *out = arena_str(d->a, (str_t){json_string_value(v), json_string_length(v)});
     return 0;
 }
@@ -200,7 +201,7 @@ static int int_of(jdec_t *d, const json_t *v, const char *name, int64_t lo, int6
     bool neg;
     uint64_t mag;
     if (!json_integer_of(v, &neg, &mag))
-        return fail(d, name, "expected an integer, got %s", type_name(v));
+        return fail(d, name, "expected an integer, got %s", proto__json_type_name(v));
     if (neg ? mag > (uint64_t)INT64_MAX + 1 : mag > (uint64_t)INT64_MAX)
         return fail(d, name, "integer out of range");
     int64_t x = neg ? (int64_t)(~mag + 1) : (int64_t)mag;
@@ -272,7 +273,7 @@ static int double_of(jdec_t *d, const json_t *v, const char *name, double *out)
         }
     }
     return fail(d, name, "expected a number or \"NaN\"/\"Infinity\"/\"-Infinity\", got %s",
-                type_name(v));
+                proto__json_type_name(v));
 }
 
 static int get_double(jdec_t *d, const json_t *o, const char *camel, const char *snake, double *out,
@@ -292,7 +293,7 @@ static int get_bool(jdec_t *d, const json_t *o, const char *camel, const char *s
     if (!v)
         return 0;
     if (!json_is_boolean(v))
-        return fail(d, camel, "expected a boolean, got %s", type_name(v));
+        return fail(d, camel, "expected a boolean, got %s", proto__json_type_name(v));
     *out = json_is_true(v);
     return 0;
 }
@@ -344,7 +345,7 @@ static int get_id(jdec_t *d, const json_t *o, const char *camel, const char *sna
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return fail(d, camel, "expected a hex string, got %s", type_name(v));
+        return fail(d, camel, "expected a hex string, got %s", proto__json_type_name(v));
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     if (len == 0)
@@ -372,7 +373,7 @@ static int get_arr(jdec_t *d, const json_t *o, const char *camel, const char *sn
     if (!v)
         return 0;
     if (!json_is_array(v))
-        return fail(d, camel, "expected an array, got %s", type_name(v));
+        return fail(d, camel, "expected an array, got %s", proto__json_type_name(v));
     *arr = v;
     *n = json_array_size(v);
     return 0;
@@ -385,7 +386,7 @@ static int get_obj(jdec_t *d, const json_t *o, const char *camel, const char *sn
     if (!v)
         return 0;
     if (!json_is_object(v))
-        return fail(d, camel, "expected an object, got %s", type_name(v));
+        return fail(d, camel, "expected an object, got %s", proto__json_type_name(v));
     *obj = v;
     return 0;
 }
@@ -393,7 +394,7 @@ static int get_obj(jdec_t *d, const json_t *o, const char *camel, const char *sn
 static int want_obj(jdec_t *d, const json_t *v)
 {
     if (!json_is_object(v))
-        return fail(d, NULL, "expected an object, got %s", type_name(v));
+        return fail(d, NULL, "expected an object, got %s", proto__json_type_name(v));
     return 0;
 }
 
@@ -435,7 +436,8 @@ static int dec_value(jdec_t *d, const json_t *o, otlp_value_t *v, int depth)
     }
     if ((x = get(o, "bytesValue", "bytes_value"))) {
         if (!json_is_string(x))
-            return fail(d, "bytesValue", "expected a base64 string, got %s", type_name(x));
+            return fail(d, "bytesValue", "expected a base64 string, got %s",
+                        proto__json_type_name(x));
         size_t n = json_string_length(x);
         uint8_t *buf = arena_alloc(d->a, n / 4 * 3 + 4);
         long k = otlp_b64_decode(buf, json_string_value(x), n);
