@@ -29,6 +29,10 @@
  * printed> and only the *_PORT/*_PID of the servers to time (a server without a port is skipped).
  * Skillscope's peak RSS during the queries is read from /proc/<pid>/status (VmHWM, reset first
  * through /proc/<pid>/clear_refs).
+ *
+ * Ingest-only mode, for profiling queries against a server in the state the full run measures it
+ * (recent data still in the head): INGEST_ONLY=1 and only the *_PORT/*_PID of the servers to feed;
+ * the data are sent and the END_MS for QUERY_ONLY is logged, nothing is stopped.
  */
 
 const fs = require('node:fs');
@@ -47,6 +51,7 @@ const servers = [
   { name: 'VictoriaMetrics', port: env.VM_PORT, pid: env.VM_PID, dir: env.VM_DIR },
 ];
 const QUERY_ONLY = env.QUERY_ONLY === '1';
+const INGEST_ONLY = env.INGEST_ONLY === '1';
 
 function log(...a) {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
@@ -426,10 +431,12 @@ async function main() {
   log(`${reqs.length} requests, ${samples} samples, ${(rawBytes / 1e6).toFixed(1)} MB raw, ${(wireBytes / 1e6).toFixed(1)} MB snappy, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   for (const srv of servers) {
+    if (INGEST_ONLY && !srv.port) continue;
     log(`ingest -> ${srv.name}`);
     srv.ing = await ingest(srv, reqs);
     log(`  ${srv.name}: ${srv.ing.cpu.toFixed(2)} CPU-s, ${srv.ing.wall.toFixed(1)} s wall, ${(samples / srv.ing.cpu / 1000).toFixed(0)}k samples/CPU-s`);
   }
+  if (INGEST_ONLY) return;
   const vm = servers[2];
   await fetch(`http://127.0.0.1:${vm.port}/internal/force_flush`);
   await new Promise((r) => setTimeout(r, 3000));
