@@ -9,6 +9,8 @@
 #include "base/varint.h"
 #include "test.h"
 
+#include <stdlib.h>
+
 TEST(fmt_float_prom_matches_go)
 {
     static const struct {
@@ -38,6 +40,81 @@ TEST(fmt_float_prom_matches_go)
     CHECK_EQ_STR(out, "1e+00");
     fmt_float_e(out, 42);
     CHECK_EQ_STR(out, "4.2e+01");
+}
+
+/* The shortest digits are checked against their definition on doubles spread over the ranges the
+ * integer path and the printf path take, powers of two (lopsided intervals), integers and values
+ * next to powers of ten: the output reads back as the double, one digit fewer does not, and the
+ * digits are the correctly rounded ones (printf's %.{p-1}e, which Go's 'e' layout matches for
+ * positive exponents up to 99). */
+static uint64_t fmt_rng = 0x9e3779b97f4a7c15u;
+static uint64_t fmt_next(void)
+{
+    fmt_rng ^= fmt_rng << 13;
+    fmt_rng ^= fmt_rng >> 7;
+    fmt_rng ^= fmt_rng << 17;
+    return fmt_rng;
+}
+
+static int fmt_check_shortest(double x)
+{
+    char out[FMTNUM_MAX], ref[64];
+    fmt_float_e(out, x);
+    if (strtod(out, NULL) != x)
+        return 0;
+    int p = 0;
+    for (const char *c = out; *c && *c != 'e'; c++)
+        p += *c >= '0' && *c <= '9';
+    snprintf(ref, sizeof ref, "%.*e", p - 1, x);
+    if (strcmp(ref, out) != 0)
+        return 0;
+    if (p > 1) {
+        snprintf(ref, sizeof ref, "%.*e", p - 2, x);
+        if (strtod(ref, NULL) == x)
+            return 0;
+    }
+    return 1;
+}
+
+TEST(fmt_float_shortest_property)
+{
+    int bad = 0;
+    for (int i = 0; i < 300000 && bad < 5; i++) {
+        uint64_t r = fmt_next();
+        double x;
+        switch (i % 6) {
+        case 0: { /* any exponent from 1e-20 to 1e20 */
+            uint64_t bits =
+                (r & ((UINT64_C(1) << 52) - 1)) | ((uint64_t)(957 + (r >> 56) % 133) << 52);
+            memcpy(&x, &bits, sizeof x);
+            break;
+        }
+        case 1: /* ratios like a dashboard's averages */
+            x = (double)(r % 100000000) / (double)(1 + (r >> 40) % 9999);
+            break;
+        case 2: /* integers, some past 2^53 */
+            x = (double)(r >> (r % 40));
+            break;
+        case 3: /* powers of two and their neighbours */
+            x = ldexp(1.0, (int)(r % 140) - 70);
+            x = (r >> 63) ? nextafter(x, 0) : (r >> 62 & 1) ? nextafter(x, INFINITY) : x;
+            break;
+        case 4: /* next to powers of ten */
+            x = pow(10, (int)(r % 40) - 20);
+            x = (r >> 63) ? nextafter(x, 0) : nextafter(x, INFINITY);
+            break;
+        default: /* short decimals */
+            x = (double)(r % 100000) / pow(10, (int)((r >> 32) % 12));
+            break;
+        }
+        if (x > 0 && isfinite(x) && !fmt_check_shortest(x)) {
+            char out[FMTNUM_MAX];
+            fmt_float_e(out, x);
+            fprintf(stderr, "shortest of %a: got %s\n", x, out);
+            bad++;
+        }
+    }
+    CHECK(bad == 0);
 }
 
 TEST(fmt_ts_prom)
