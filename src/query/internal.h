@@ -235,7 +235,8 @@ typedef struct pqe_rows {
 } pqe_rows_t;
 /* Streams the selected series through r->row into sink, one output series per selected series
  * with samples (with present steps when instant), in selection order. Decoding and row run on
- * up to 4 threads, by batches of series; sink and the sample limit run on the caller's thread. */
+ * up to 4 threads by slices of series; each thread hands its rows to sink in turn, so sink (and the
+ * sample limit) see them in selection order, one call at a time, possibly from another thread. */
 int pqe__rows(pqe_ctx_t *c, const pqe_rows_t *r, pqe_sink_fn sink, void *arg);
 
 int pqe__binary(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out);

@@ -483,53 +483,129 @@ static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
 }
 
 /* ---- selector rows, computed in parallel ----
- * pqe__rows splits the selection into batches of series and each batch into one slice per
- * thread (the calling thread takes the first). Each thread decodes its series and computes their
- * rows (one value per step) with the pure row function; then the calling thread hands the rows to
- * the sink in selection order, so sinks see exactly what the sequential evaluation gives them,
- * and checks the sample limit in that same order. A batch holds at most PAR_BATCH_BYTES of
- * rows. Workers touch nothing but their slice, their buffers and the read-only context. */
+ * pqe__rows cuts the selection into slices of consecutive series, numbered in selection order,
+ * and runs up to 4 threads (the calling thread is one); each takes the next slice not yet taken,
+ * decodes its slice's series and computes their rows (one value per step) with the pure
+ * row function, then waits for its slice's turn and hands the rows to the sink itself: the sink
+ * sees the rows one at a time in selection order, exactly what the sequential evaluation gives
+ * it, and the sample limit is counted in that same order, while the other threads go on
+ * decoding. The turn (under a mutex) orders everything the sinks touch in the context. A slice
+ * holds at most PAR_SLICE_BYTES of rows; its thread's buffers are reused from slice to slice. */
 
 #define PAR_MAX_THREADS 4
 #define PAR_MIN_SERIES 64 /* fewer series: no threads */
-#define PAR_BATCH_BYTES (8u << 20)
+#define PAR_SLICE_BYTES (4u << 20)
+#define PAR_SLICES_PER_THREAD 4 /* at least, so that uneven slices even out */
+
+typedef struct par_shared {
+    pqe_ctx_t *c;
+    const pqe_rows_t *r;
+    pqe_sink_fn sink;
+    void *arg;
+    db_series_iter_t *it;
+    size_t nt, per, n_slices;
+    pthread_mutex_t mu;
+    pthread_cond_t turn_cv;
+    size_t next;    /* the next slice to take */
+    size_t turn;    /* the slice whose rows go to the sink next */
+    uint64_t total; /* samples so far, in selection order (turn holder only) */
+    int rc;         /* first error; stops every thread */
+} par_shared_t;
 
 typedef struct par_part {
-    const pqe_ctx_t *c;
-    db_series_iter_t *it;
-    const pqe_rows_t *r;
-    size_t n_rows;
+    par_shared_t *sh;
+    arena_t arena;           /* the slice iterator */
     const labels_t **labels; /* per row: the series' labels (owned by the selection) */
     uint64_t *n_samples;     /* per row: samples (steps, instant) counted against the limit */
-    double *v;               /* n_rows x n_steps */
+    double *v;               /* per x n_steps */
     uint8_t *has;
     ptbuf_t b;
-    int rc; /* 0, ERR_NOMEM or ERR_TIMEOUT */
 } par_part_t;
+
+/* Computes the rows of one slice into p; ERR_NOMEM or ERR_TIMEOUT, 0 when done. */
+static int slice_rows(par_part_t *p, db_series_iter_t *it, size_t *n_rows)
+{
+    const par_shared_t *sh = p->sh;
+    const pqe_ctx_t *c = sh->c;
+    const pqe_rows_t *r = sh->r;
+    size_t ns = c->n_steps;
+    *n_rows = 0;
+    while (db_series_next(it)) {
+        if (c->deadline_ns && clock_mono_ns() > c->deadline_ns)
+            return ERR_TIMEOUT;
+        if (read_samples_raw(it, &p->b, r->instant))
+            return ERR_NOMEM;
+        size_t j = (*n_rows)++;
+        p->labels[j] = db_series_labels(it);
+        p->n_samples[j] = p->b.n;
+        if (p->b.n) {
+            size_t present =
+                r->row(c, r->row_arg, r->m, p->b.p, p->b.n, p->v + j * ns, p->has + j * ns);
+            if (r->instant)
+                p->n_samples[j] = present;
+        }
+    }
+    return 0;
+}
+
+/* Hands one slice's rows to the sink (its turn held). */
+static int slice_sink(par_part_t *p, size_t n_rows)
+{
+    par_shared_t *sh = p->sh;
+    pqe_ctx_t *c = sh->c;
+    size_t ns = c->n_steps;
+    int rc = 0;
+    pqe_series_t out = {0};
+    for (size_t j = 0; j < n_rows && !rc; j++) {
+        if (!p->n_samples[j])
+            continue;
+        sh->total += p->n_samples[j];
+        if ((rc = count_samples(c, sh->total)))
+            break;
+        out.labels = labels_copy(p->labels[j], c->a);
+        out.v = p->v + j * ns;
+        out.has = p->has + j * ns;
+        out.drop_name = sh->r->drop_name;
+        rc = sh->sink(c, sh->arg, &out);
+    }
+    return rc ? rc : pqe__check(c);
+}
 
 static void *part_run(void *arg)
 {
     par_part_t *p = arg;
-    size_t ns = p->c->n_steps;
-    p->n_rows = 0;
-    while (db_series_next(p->it)) {
-        if (p->c->deadline_ns && clock_mono_ns() > p->c->deadline_ns) {
-            p->rc = ERR_TIMEOUT;
+    par_shared_t *sh = p->sh;
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        size_t k = sh->rc ? sh->n_slices : sh->next++;
+        pthread_mutex_unlock(&sh->mu);
+        if (k >= sh->n_slices)
             break;
-        }
-        if (read_samples_raw(p->it, &p->b, p->r->instant)) {
-            p->rc = ERR_NOMEM;
+        arena_reset(&p->arena);
+        db_series_iter_t *it = db_select_slice(sh->it, k * sh->per, (k + 1) * sh->per, &p->arena);
+        size_t n_rows;
+        int rc = slice_rows(p, it, &n_rows);
+        pthread_mutex_lock(&sh->mu);
+        while (sh->turn != k && !sh->rc)
+            pthread_cond_wait(&sh->turn_cv, &sh->mu);
+        if (!sh->rc && rc)
+            sh->rc = rc == ERR_TIMEOUT
+                         ? err_set(sh->c->err, ERR_TIMEOUT, "query timed out in query execution")
+                         : err_set(sh->c->err, ERR_NOMEM, "out of memory loading samples");
+        bool stop = sh->rc != 0;
+        pthread_mutex_unlock(&sh->mu);
+        if (stop)
             break;
-        }
-        size_t j = p->n_rows++;
-        p->labels[j] = db_series_labels(p->it);
-        p->n_samples[j] = p->b.n;
-        if (p->b.n) {
-            size_t present = p->r->row(p->c, p->r->row_arg, p->r->m, p->b.p, p->b.n, p->v + j * ns,
-                                       p->has + j * ns);
-            if (p->r->instant)
-                p->n_samples[j] = present;
-        }
+        /* Only the turn holder gets here: the sink runs outside the lock but alone. */
+        rc = slice_sink(p, n_rows);
+        pthread_mutex_lock(&sh->mu);
+        if (rc && !sh->rc)
+            sh->rc = rc;
+        sh->turn = k + 1;
+        pthread_cond_broadcast(&sh->turn_cv);
+        pthread_mutex_unlock(&sh->mu);
+        if (rc)
+            break;
     }
     return NULL;
 }
@@ -545,81 +621,58 @@ static size_t par_threads(size_t n_series)
 int pqe__rows(pqe_ctx_t *c, const pqe_rows_t *r, pqe_sink_fn sink, void *arg)
 {
     const pq_node_t *n = r->sel;
-    db_series_iter_t *it;
-    int rc = db_select(c->db, n->u.sel.matchers, n->u.sel.n_matchers, r->mint, r->maxt, c->a, &it,
-                       c->err);
+    par_shared_t sh = {.c = c, .r = r, .sink = sink, .arg = arg};
+    int rc = db_select(c->db, n->u.sel.matchers, n->u.sel.n_matchers, r->mint, r->maxt, c->a,
+                       &sh.it, c->err);
     if (rc)
         return rc;
-    size_t n_series = db_series_count(it), nt = par_threads(n_series);
+    size_t n_series = db_series_count(sh.it);
+    if (!n_series)
+        return 0;
     size_t ns = c->n_steps ? c->n_steps : 1;
-    size_t batch = PAR_BATCH_BYTES / (ns * (sizeof(double) + 1));
-    if (batch < nt * 16)
-        batch = nt * 16;
-    size_t per = (batch + nt - 1) / nt;
+    sh.nt = par_threads(n_series);
+    size_t per = PAR_SLICE_BYTES / (ns * (sizeof(double) + 1));
+    size_t even = (n_series + sh.nt * PAR_SLICES_PER_THREAD - 1) / (sh.nt * PAR_SLICES_PER_THREAD);
+    sh.per = per < 16 ? 16 : per > even ? even : per;
+    sh.n_slices = (n_series + sh.per - 1) / sh.per;
+    if (sh.nt > sh.n_slices)
+        sh.nt = sh.n_slices;
+    pthread_mutex_init(&sh.mu, NULL);
+    pthread_cond_init(&sh.turn_cv, NULL);
     par_part_t parts[PAR_MAX_THREADS];
-    arena_t arenas[PAR_MAX_THREADS];
     memset(parts, 0, sizeof parts);
-    for (size_t t = 0; t < nt; t++) {
+    for (size_t t = 0; t < sh.nt; t++) {
         par_part_t *p = &parts[t];
-        p->c = c;
-        p->r = r;
-        p->labels = malloc(per * sizeof *p->labels);
-        p->n_samples = malloc(per * sizeof *p->n_samples);
-        p->v = malloc(per * ns * sizeof *p->v);
-        p->has = malloc(per * ns);
-        arena_init(&arenas[t], 4096);
+        p->sh = &sh;
+        p->labels = malloc(sh.per * sizeof *p->labels);
+        p->n_samples = malloc(sh.per * sizeof *p->n_samples);
+        p->v = malloc(sh.per * ns * sizeof *p->v);
+        p->has = malloc(sh.per * ns);
+        arena_init(&p->arena, 4096);
         if (!p->labels || !p->n_samples || !p->v || !p->has)
             rc = err_set(c->err, ERR_NOMEM, "out of memory evaluating a range selector");
     }
-    uint64_t total = 0;
-    pqe_series_t out = {0};
-    for (size_t b0 = 0; b0 < n_series && !rc; b0 += per * nt) {
+    if (!rc) {
         pthread_t tid[PAR_MAX_THREADS];
         bool started[PAR_MAX_THREADS] = {false};
-        for (size_t t = 0; t < nt; t++) {
-            arena_reset(&arenas[t]);
-            parts[t].it = db_select_slice(it, b0 + t * per, b0 + (t + 1) * per, &arenas[t]);
-            parts[t].rc = 0;
-            if (t > 0)
-                started[t] = pthread_create(&tid[t], NULL, part_run, &parts[t]) == 0;
-        }
-        part_run(&parts[0]);
-        for (size_t t = 1; t < nt; t++) {
+        for (size_t t = 1; t < sh.nt; t++)
+            started[t] = pthread_create(&tid[t], NULL, part_run, &parts[t]) == 0;
+        part_run(&parts[0]); /* with no thread to be had, this takes every slice */
+        for (size_t t = 1; t < sh.nt; t++)
             if (started[t])
                 pthread_join(tid[t], NULL);
-            else
-                part_run(&parts[t]); /* no thread to be had: do it here */
-        }
-        for (size_t t = 0; t < nt && !rc; t++) {
-            par_part_t *p = &parts[t];
-            if (p->rc == ERR_TIMEOUT)
-                rc = err_set(c->err, ERR_TIMEOUT, "query timed out in query execution");
-            else if (p->rc)
-                rc = err_set(c->err, ERR_NOMEM, "out of memory loading samples");
-            for (size_t j = 0; j < p->n_rows && !rc; j++) {
-                if (!p->n_samples[j])
-                    continue;
-                total += p->n_samples[j];
-                if ((rc = count_samples(c, total)))
-                    break;
-                out.labels = labels_copy(p->labels[j], c->a);
-                out.v = p->v + j * ns;
-                out.has = p->has + j * ns;
-                out.drop_name = r->drop_name;
-                rc = sink(c, arg, &out);
-            }
-        }
-        if (!rc)
-            rc = pqe__check(c);
+        rc = sh.rc;
     }
-    for (size_t t = 0; t < nt; t++) {
+    for (size_t t = 0; t < sh.nt; t++) {
         free(parts[t].labels);
         free(parts[t].n_samples);
         free(parts[t].v);
         free(parts[t].has);
         free(parts[t].b.p);
-        arena_deinit(&arenas[t]);
+        arena_deinit(&parts[t].arena);
     }
+    pthread_mutex_destroy(&sh.mu);
+    pthread_cond_destroy(&sh.turn_cv);
     return rc;
 }
 
