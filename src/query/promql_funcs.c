@@ -187,6 +187,18 @@ static int date_fn(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
 
 /* ---- range-vector functions ---- */
 
+/* How rate/increase/delta extrapolate depends, besides the values, only on where the window's
+ * first and last samples sit in it and on how many there are; with regular scrapes that repeats
+ * from step to step, so range_row keeps the last one computed and extrapolated() reuses it while
+ * the key matches. The arithmetic is Prometheus' to the bit either way. */
+typedef struct win_geom {
+    bool valid;
+    int64_t d_start, d_end; /* first sample - window start, window end - last sample (ms) */
+    size_t n;
+    double to_start, to_end, sampled; /* seconds, after the 1.1 x average-gap threshold */
+    double factor, factor_rate;       /* (sampled + to_start + to_end) / sampled [/ range] */
+} win_geom_t;
+
 typedef struct win {
     const pq_point_t *p;
     size_t n;
@@ -194,9 +206,48 @@ typedef struct win {
     int64_t t;            /* step time */
     double a1, a2;        /* scalar arguments */
     bool no_resets;       /* known: no value in the window is below its predecessor */
+    win_geom_t *geom;     /* the extrapolation geometry last used for this series, or NULL */
 } win_t;
 
 typedef bool (*rangefn_t)(const win_t *w, double *out);
+
+static double extrapolation_factor(double sampled, double to_start, double to_end, bool rate,
+                                   int64_t range_ms)
+{
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (rate)
+        factor /= (double)range_ms / 1000;
+    return factor;
+}
+
+static const win_geom_t *window_geom(const win_t *w, win_geom_t *local)
+{
+    const pq_point_t *p = w->p;
+    size_t n = w->n;
+    int64_t d_start = p[0].t_ms - (w->te - w->range_ms), d_end = w->te - p[n - 1].t_ms;
+    win_geom_t *g = w->geom ? w->geom : local;
+    if (g->valid && g->d_start == d_start && g->d_end == d_end && g->n == n)
+        return g;
+    g->valid = true;
+    g->d_start = d_start;
+    g->d_end = d_end;
+    g->n = n;
+    double to_start = (double)d_start / 1000;
+    double to_end = (double)d_end / 1000;
+    double sampled = (double)(p[n - 1].t_ms - p[0].t_ms) / 1000;
+    double avg = sampled / (double)(n - 1);
+    double threshold = avg * 1.1;
+    if (to_start >= threshold)
+        to_start = avg / 2;
+    if (to_end >= threshold)
+        to_end = avg / 2;
+    g->to_start = to_start;
+    g->to_end = to_end;
+    g->sampled = sampled;
+    g->factor = extrapolation_factor(sampled, to_start, to_end, false, w->range_ms);
+    g->factor_rate = extrapolation_factor(sampled, to_start, to_end, true, w->range_ms);
+    return g;
+}
 
 static bool extrapolated(const win_t *w, bool counter, bool rate, double *out)
 {
@@ -209,25 +260,23 @@ static bool extrapolated(const win_t *w, bool counter, bool rate, double *out)
         for (size_t i = 1; i < n; i++)
             if (p[i].v < p[i - 1].v)
                 result += p[i - 1].v;
-    double to_start = (double)(p[0].t_ms - (w->te - w->range_ms)) / 1000;
-    double to_end = (double)(w->te - p[n - 1].t_ms) / 1000;
-    double sampled = (double)(p[n - 1].t_ms - p[0].t_ms) / 1000;
-    double avg = sampled / (double)(n - 1);
-    double threshold = avg * 1.1;
-    if (to_start >= threshold)
-        to_start = avg / 2;
-    if (counter) {
-        double to_zero = to_start;
-        if (result > 0 && p[0].v >= 0)
-            to_zero = sampled * (p[0].v / result);
-        if (to_zero < to_start)
-            to_start = to_zero;
+    win_geom_t local = {0};
+    const win_geom_t *g = window_geom(w, &local);
+    double factor = rate ? g->factor_rate : g->factor;
+    if (counter && result > 0 && p[0].v >= 0) {
+        /* A counter is not extrapolated below zero: to_start becomes at most
+         * sampled * (first / result). That division is skipped when first * sampled is clearly
+         * above to_start * result (by far more than the rounding of either side), the common
+         * case of a counter much larger than its increase in one window. */
+        double lhs = p[0].v * g->sampled, rhs = g->to_start * result;
+        bool clearly_above =
+            isfinite(lhs) && isfinite(rhs) && rhs > 1e-290 && lhs > rhs * (1 + 1e-9);
+        if (!clearly_above) {
+            double to_zero = g->sampled * (p[0].v / result);
+            if (to_zero < g->to_start)
+                factor = extrapolation_factor(g->sampled, to_zero, g->to_end, rate, w->range_ms);
+        }
     }
-    if (to_end >= threshold)
-        to_end = avg / 2;
-    double factor = (sampled + to_start + to_end) / sampled;
-    if (rate)
-        factor /= (double)w->range_ms / 1000;
     *out = result * factor;
     return true;
 }
@@ -605,8 +654,10 @@ static size_t range_row(const pqe_ctx_t *c, void *arg, const pqe_val_t *m, const
      * windows without one: a 7-day increase then costs one pass, not one per step. */
     bool counter = fn == r_rate || fn == r_increase;
     size_t lo = 0, hi = 0, present = 0, resets = 0;
+    win_geom_t geom = {0};
     for (size_t i = 0; i < c->n_steps; i++) {
         win_t w;
+        w.geom = &geom;
         w.te = (m->has_at ? m->at_ms : pqe__t(c, i)) - m->offset_ms;
         for (; hi < n && p[hi].t_ms <= w.te; hi++)
             if (counter && hi > lo && p[hi].v < p[hi - 1].v)
