@@ -378,17 +378,28 @@ async function timeQueries(qs, list) {
       log(`cannot reset peak RSS of ${ss.pid}: ${e.message}`);
     }
   }
+  /* The timed runs of one query are interleaved across the servers (round i starts with server
+   * i mod n), so a change in the machine's speed during the run (the 2 cores are shared) weighs on
+   * every server alike instead of on whichever ran its five in a row at the time. */
   for (const q of qs) {
     q.res = {};
+    const st = new Map();
     for (const srv of list) {
       const first = await runQuery(srv, q); /* warm-up, also the result compared below */
-      const times = [];
-      let err = first.err;
-      for (let i = 0; i < RUNS && !err; i++) {
+      st.set(srv, { first, times: [], err: first.err });
+    }
+    for (let i = 0; i < RUNS; i++) {
+      for (let k = 0; k < list.length; k++) {
+        const srv = list[(i + k) % list.length];
+        const x = st.get(srv);
+        if (x.err) continue;
         const r = await runQuery(srv, q);
-        if (r.err) err = r.err;
-        times.push(r.ms);
+        if (r.err) x.err = r.err;
+        x.times.push(r.ms);
       }
+    }
+    for (const srv of list) {
+      const { first, times, err } = st.get(srv);
       q.res[srv.name] = { ...first, med: err ? null : median(times), err };
       log(`  ${q.name} ${srv.name}: ${err ? 'ERROR ' + err : fmtMs(median(times)) + ' ms'} (${first.series} series)`);
     }
@@ -467,7 +478,7 @@ async function main() {
   const P = (s) => out.push(s);
   P(`Workload: ${plan.length} series (${plan.filter((s) => s.kind === 'counter').length} counters, ${plan.filter((s) => s.kind === 'gauge').length} gauges, ${plan.filter((s) => /^(bucket|hsum|hcount)$/.test(s.kind)).length} classic-histogram series), ` +
     `${HOURS} h at ${STEP_S} s aligned spacing = ${samples.toLocaleString('en-US')} samples in ${reqs.length} remote_write requests (${(wireBytes / 1e6).toFixed(1)} MB snappy). ` +
-    `Query latency: median of ${RUNS} runs after one warm-up, POST /api/v1/query_range over the ${HOURS} h window.`);
+    `Query latency: median of ${RUNS} runs after one warm-up (runs interleaved across the servers), POST /api/v1/query_range over the ${HOURS} h window.`);
   P('');
   P('| query (step) | Skillscope ms | Prometheus ms | VictoriaMetrics ms | SS/Prom | SS/VM | results agree |');
   P('|---|---:|---:|---:|---:|---:|---|');
