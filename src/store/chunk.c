@@ -317,6 +317,82 @@ static bool delta_next(chunk_iter_t *it, int64_t *t, double *v)
     return true;
 }
 
+/* A field of n <= 57 bits at bit pos of a stream already checked to hold it (delta chunks are
+ * checked whole when opened). */
+static inline uint64_t field_at(const chunk_iter_t *it, uint64_t pos, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if ((pos >> 3) + 8 <= (uint64_t)(it->end - it->p)) {
+        uint64_t w;
+        memcpy(&w, it->p + (pos >> 3), 8);
+        return (__builtin_bswap64(w) << (pos & 7)) >> (64 - n);
+    }
+    uint64_t r = 0;
+    for (unsigned k = 0; k < n; k++, pos++)
+        r = (r << 1) | ((it->p[pos >> 3] >> (7 - (pos & 7))) & 1);
+    return r;
+}
+
+/* delta_next for a run of samples: same arithmetic, no per-sample checks (chunk_iter_init_enc
+ * checked that every field is inside the chunk). */
+static size_t delta_read(chunk_iter_t *it, int64_t *t, double *v, size_t cap)
+{
+    if (it->tsw > 57 || it->vw > 57) { /* wide fields: the careful reader */
+        size_t k = 0;
+        while (k < cap && delta_next(it, &t[k], &v[k]))
+            k++;
+        return k;
+    }
+    size_t k = (size_t)(it->n - it->i);
+    if (k > cap)
+        k = cap;
+    uint64_t pos = it->pos, vpos = it->vpos, t0 = (uint64_t)it->t0, step = (uint64_t)it->step;
+    uint64_t vmin = (uint64_t)it->vmin;
+    unsigned tsw = it->tsw, vw = it->vw;
+    int64_t x = it->x, d = it->d;
+    uint16_t i = it->i;
+    double div = pow10_tab[it->scale];
+    for (size_t j = 0; j < k; j++, i++) {
+        t[j] = (int64_t)(t0 + (uint64_t)i * step + field_at(it, pos, tsw));
+        pos += tsw;
+        if (i == 0) {
+            x = it->x0;
+        } else {
+            if (it->mode == 0)
+                d = (int64_t)(vmin + field_at(it, vpos, vw));
+            else if (i == 1)
+                d = it->d1;
+            else
+                d = (int64_t)((uint64_t)d + vmin + field_at(it, vpos, vw));
+            if (it->mode == 0 || i > 1)
+                vpos += vw;
+            x = (int64_t)((uint64_t)x + (uint64_t)d);
+        }
+        v[j] = it->scale ? (double)x / div : (double)x;
+    }
+    it->pos = pos;
+    it->vpos = vpos;
+    it->x = x;
+    it->d = d;
+    it->i = i;
+    if (k)
+        it->t = t[k - 1];
+    return k;
+}
+
+size_t chunk_iter_read(chunk_iter_t *it, int64_t *t, double *v, size_t cap)
+{
+    if (it->i >= it->n || it->err)
+        return 0;
+    if (it->enc == CHUNK_ENC_DELTA)
+        return delta_read(it, t, v, cap);
+    size_t k = 0;
+    while (k < cap && chunk_iter_next(it, &t[k], &v[k]))
+        k++;
+    return k;
+}
+
 bool chunk_iter_next(chunk_iter_t *it, int64_t *t, double *v)
 {
     if (it->i >= it->n || it->err)

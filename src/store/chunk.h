@@ -71,6 +71,9 @@ void chunk_iter_init(chunk_iter_t *it, const uint8_t *p, size_t len);
 /* Same for a chunk of any known encoding (CHUNK_ENC_*); unknown encodings set it->err. */
 void chunk_iter_init_enc(chunk_iter_t *it, uint8_t enc, const uint8_t *p, size_t len);
 bool chunk_iter_next(chunk_iter_t *it, int64_t *t, double *v);
+/* Up to cap further samples into t[] and v[] (what chunk_iter_next would give one by one; delta
+ * chunks in one tight loop); 0 at the end of the chunk or on error. */
+size_t chunk_iter_read(chunk_iter_t *it, int64_t *t, double *v, size_t cap);
 /* Advances to the first sample with timestamp >= min_t and returns it (false when none is left).
  * Forward only: decoding is sequential. */
 bool chunk_iter_seek(chunk_iter_t *it, int64_t min_t, int64_t *t, double *v);

@@ -207,32 +207,43 @@ static bool linear_open(db_series_iter_t *it, const sel_series_t *s)
     return false;
 }
 
-/* Linear mode: up to cap samples of the current series into out (lb, maxt and last_t applied). */
+/* Linear mode: up to cap samples of the current series into out (lb, maxt and last_t applied).
+ * Chunks are decoded by runs of up to 256 samples. */
 static size_t linear_read(db_series_iter_t *it, db_sample_t *out, size_t cap)
 {
     const sel_series_t *s = &it->v[it->i - 1];
     size_t n = 0;
     int64_t lb = it->lb, mx = it->maxt, last = it->last_t;
+    int64_t tb[256];
+    double vb[256];
     while (n < cap) {
         if (!it->lin_open && !linear_open(it, s))
             break;
-        int64_t t;
-        double v;
-        if (!chunk_iter_next(&it->lin, &t, &v)) {
+        size_t want = cap - n < 256 ? cap - n : 256;
+        size_t got = chunk_iter_read(&it->lin, tb, vb, want);
+        if (!got) {
             it->lin_open = false;
             continue;
         }
-        if (t > mx) {
+        bool past = false;
+        for (size_t k = 0; k < got; k++) {
+            int64_t t = tb[k];
+            if (t > mx) {
+                past = true;
+                break;
+            }
+            if (t < lb || t <= last)
+                continue;
+            last = t;
+            out[n].t_ms = t;
+            out[n].v = vb[k];
+            n++;
+        }
+        if (past) {
             it->lin_open = false;
             it->next_src = s->n_srcs;
             break;
         }
-        if (t < lb || t <= last)
-            continue;
-        last = t;
-        out[n].t_ms = t;
-        out[n].v = v;
-        n++;
     }
     it->last_t = last;
     return n;

@@ -172,6 +172,22 @@ static size_t delta_roundtrip(const int64_t *ts, const double *vs, size_t n)
     }
     CHECK(!it.err);
     CHECK_EQ_INT(i, n);
+    /* The bulk reader gives the same samples, in runs of 1, 2, 3, ... */
+    chunk_iter_init_enc(&it, CHUNK_ENC_DELTA, b.pos, len);
+    int64_t tb[64];
+    double vb[64];
+    size_t got, run = 1;
+    i = 0;
+    while ((got = chunk_iter_read(&it, tb, vb, run)) > 0) {
+        CHECK(got <= run);
+        for (size_t k = 0; k < got && i < n; k++, i++) {
+            CHECK_EQ_INT(tb[k], ts[i]);
+            CHECK(memcmp(&vb[k], &vs[i], 8) == 0);
+        }
+        run = run % 64 + 1;
+    }
+    CHECK(!it.err);
+    CHECK_EQ_INT(i, n);
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *q = malloc(cut ? cut : 1);
         memcpy(q, b.pos, cut);
@@ -250,6 +266,10 @@ TEST(delta_garbage_is_safe)
         while (chunk_iter_next(&it, &t, &v))
             n++;
         CHECK(n <= 255);
+        chunk_iter_init_enc(&it, CHUNK_ENC_DELTA, buf, len);
+        int64_t tb[300];
+        double vb[300];
+        CHECK_EQ_INT(chunk_iter_read(&it, tb, vb, 300), n);
     }
     chunk_iter_t it;
     chunk_iter_init_enc(&it, 99, buf, sizeof buf);
