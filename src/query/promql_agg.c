@@ -442,6 +442,24 @@ static int sagg_sink(pqe_ctx_t *c, void *arg, const pqe_series_t *s)
     const double *v = s->v;
     const uint8_t *has = s->has;
     bool any = false;
+    if (g->op == PQ_AGG_SUM) { /* the common case, without the per-step switch */
+        double *comp = st->comp;
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!has[i])
+                continue;
+            any = true;
+            if (!oh[i]) {
+                oh[i] = 1;
+                ov[i] = v[i];
+                comp[i] = 0;
+            } else {
+                pqe__kahan_inc(v[i], &ov[i], &comp[i]);
+            }
+        }
+        if (any && g->by_name && s->drop_name)
+            o->drop_name = true;
+        return 0;
+    }
     for (size_t i = 0; i < c->n_steps; i++) {
         if (!has[i])
             continue;

@@ -494,7 +494,7 @@ static int matrix_selector(pqe_ctx_t *c, const pq_node_t *n, pqe_val_t *out)
 
 #define PAR_MAX_THREADS 4
 #define PAR_MIN_SERIES 64 /* fewer series: no threads */
-#define PAR_SLICE_BYTES (4u << 20)
+#define PAR_SLICE_BYTES (512u << 10)
 #define PAR_SLICES_PER_THREAD 4 /* at least, so that uneven slices even out */
 
 typedef struct par_shared {

@@ -652,7 +652,7 @@ static size_t range_row(const pqe_ctx_t *c, void *arg, const pqe_val_t *m, const
     /* Counter resets in the window are counted as its ends move (pair i, a drop from point
      * i - 1 to i, is inside when lo < i < hi), so rate and increase skip their reset scan over
      * windows without one: a 7-day increase then costs one pass, not one per step. */
-    bool counter = fn == r_rate || fn == r_increase;
+    bool counter = fn == r_rate || fn == r_increase, extrap = counter || fn == r_delta;
     size_t lo = 0, hi = 0, present = 0, resets = 0;
     win_geom_t geom = {0};
     for (size_t i = 0; i < c->n_steps; i++) {
@@ -669,12 +669,18 @@ static size_t range_row(const pqe_ctx_t *c, void *arg, const pqe_val_t *m, const
         w.p = p + lo;
         w.n = hi - lo;
         w.range_ms = m->range_ms;
-        w.t = pqe__t(c, i);
-        w.a1 = r->a1 ? r->a1[i] : 0;
-        w.a2 = r->a2 ? r->a2[i] : 0;
         double v;
+        bool ok;
+        if (extrap) { /* called directly, so it is inlined here */
+            ok = w.n && extrapolated(&w, counter, fn == r_rate, &v);
+        } else {
+            w.t = pqe__t(c, i);
+            w.a1 = r->a1 ? r->a1[i] : 0;
+            w.a2 = r->a2 ? r->a2[i] : 0;
+            ok = w.n && fn(&w, &v);
+        }
         out_has[i] = 0;
-        if (w.n && fn(&w, &v)) {
+        if (ok) {
             out_has[i] = 1;
             out_v[i] = v;
             present++;
