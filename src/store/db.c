@@ -111,7 +111,14 @@ static void add_sample(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double 
 {
     b->samples = db__grow(b->samples, &b->samples_cap, b->n_samples, sizeof *b->samples);
     db_batch_sample_t *s = &b->samples[b->n_samples++];
-    s->ls = copy_labels(&b->arena, ls);
+    const db_batch_sample_t *prev = b->n_samples > 1 ? s - 1 : NULL;
+    /* The caller's array may have been rewritten since: same place and same content. */
+    if (prev && ls && ls->n && ls->v == b->last_in.v && ls->n == b->last_in.n &&
+        labels_eq(ls, &prev->ls))
+        s->ls = prev->ls;
+    else
+        s->ls = copy_labels(&b->arena, ls);
+    b->last_in = ls ? *ls : (labels_t){NULL, 0};
     s->ts_ms = ts_ms;
     s->v = v;
     s->delta = delta;
@@ -560,9 +567,22 @@ static int normalize_labels(labels_t *ls)
 
 static void commit_samples(db_t *db, db_batch_t *b, db_commit_result_t *res, int64_t min_valid)
 {
+    /* A run of samples sharing one label copy (add_sample) is normalized and looked up once. */
+    const label_t *run_v = NULL;
+    labels_t run_ls = {NULL, 0};
+    int run_rc = 0;
+    head_series_t *run_s = NULL;
     for (size_t i = 0; i < b->n_samples; i++) {
         db_batch_sample_t *x = &b->samples[i];
-        int nrc = normalize_labels(&x->ls);
+        if (!run_v || x->ls.v != run_v) {
+            run_v = x->ls.v;
+            run_rc = normalize_labels(&x->ls);
+            run_ls = x->ls;
+            run_s = NULL;
+        } else {
+            x->ls = run_ls;
+        }
+        int nrc = run_rc;
         if (nrc) {
             res->samples_rejected++;
             reject(res, "invalid label set", &x->ls,
@@ -574,11 +594,15 @@ static void commit_samples(db_t *db, db_batch_t *b, db_commit_result_t *res, int
             reject(res, "sample", &x->ls, "is too old (beyond retention)");
             continue;
         }
-        uint64_t h = labels_hash(&x->ls);
-        head_series_t *s = head_get(db->head, &x->ls, h);
+        head_series_t *s = run_s;
         if (!s) {
-            s = head_create(db->head, &x->ls, h, 0);
-            db__enc_series(&db->rec_series, s->id, &s->ls);
+            uint64_t h = labels_hash(&x->ls);
+            s = head_get(db->head, &x->ls, h);
+            if (!s) {
+                s = head_create(db->head, &x->ls, h, 0);
+                db__enc_series(&db->rec_series, s->id, &s->ls);
+            }
+            run_s = s;
         }
         double v = x->v;
         if (x->delta) {

@@ -49,6 +49,10 @@ struct db_batch {
     arena_t arena; /* every string and label array of the batch */
     db_batch_sample_t *samples;
     size_t n_samples, samples_cap;
+    /* Consecutive samples of one label set (a remote_write series) share one copy of it: the
+     * caller's array of the last sample added, to recognise the next one. The commit then
+     * normalizes and looks the series up once per run of samples sharing a copy. */
+    labels_t last_in;
     db_batch_meta_t *meta;
     size_t n_meta, meta_cap;
     db_span_t *spans;

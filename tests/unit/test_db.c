@@ -467,6 +467,44 @@ TEST(order_rules_and_reasons)
     db_close(db);
 }
 
+/* Consecutive samples of one label set share one copy in the batch and one lookup at commit;
+ * a caller rewriting its label array in place between samples still gets what it wrote. */
+TEST(batch_runs_share_labels)
+{
+    const char *dir = test_tmpdir();
+    db_t *db = open_db(dir, WAL_FSYNC_BATCH);
+    REQUIRE(db);
+    db_batch_t *b = db_batch_new();
+    label_t l[] = {{STR("job"), STR("x")}, {STR("empty"), STR("")}, {STR("__name__"), STR("m")}};
+    labels_t ls = {l, 3};
+    for (int i = 1; i <= 3; i++)
+        db_batch_add_sample(b, &ls, i * 1000, i);
+    l[0].value = STR("y"); /* same array, other series */
+    db_batch_add_sample(b, &ls, 4000, 4);
+    db_batch_add_sample(b, &ls, 5000, 5);
+    l[0].value = STR("x"); /* back to the first */
+    db_batch_add_sample(b, &ls, 6000, 6);
+    label_t dup[] = {{STR("a"), STR("1")}, {STR("a"), STR("2")}};
+    labels_t ld = {dup, 2};
+    db_batch_add_sample(b, &ld, 1000, 1);
+    db_batch_add_sample(b, &ld, 2000, 2);
+    ack_t a;
+    REQUIRE_OK(commit_wait(db, b, &a));
+    CHECK_EQ_U64(a.res.samples_accepted, 6);
+    CHECK_EQ_U64(a.res.samples_rejected, 2);
+    int64_t ts[10];
+    double vs[10];
+    size_t ns;
+    CHECK_EQ_INT(read_series(db, "m{job=\"x\"}", INT64_MIN, INT64_MAX, ts, vs, 10, &ns), 4);
+    CHECK_EQ_INT(ns, 1);
+    CHECK_EQ_DBL(vs[3], 6);
+    CHECK_EQ_INT(read_series(db, "m{job=\"y\"}", INT64_MIN, INT64_MAX, ts, vs, 10, &ns), 2);
+    CHECK_EQ_INT(ts[0], 4000);
+    CHECK_EQ_INT(read_series(db, "m{empty=\"\"}", INT64_MIN, INT64_MAX, ts, vs, 10, &ns), 6);
+    CHECK_EQ_INT(ns, 2);
+    db_close(db);
+}
+
 TEST(delta_accumulates_across_restarts)
 {
     const char *dir = test_tmpdir();
