@@ -8,7 +8,7 @@ PKGS     := libevent libevent_pthreads zlib libzstd jansson libxxhash libpcre2-8
 CC       ?= cc
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
             -Wformat=2 -Wno-format-nonliteral
-DEFS     := -D_GNU_SOURCE -DSKILLSCOPE_VERSION=\"$(VERSION)\"
+DEFS     := -D_GNU_SOURCE
 OPT      ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -38,6 +38,13 @@ all: $(BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The version is compiled into base/version.o alone, which is rebuilt when it changes: each build
+# dir keeps the last version in version.txt, rewritten only when git describe says otherwise.
+$(foreach d,$(BUILD) $(ASAN),$(shell mkdir -p $(d) && (echo '$(VERSION)' | cmp -s - $(d)/version.txt || echo '$(VERSION)' > $(d)/version.txt)))
+$(BUILD)/src/base/version.o $(ASAN)/src/base/version.o: CFLAGS += -DSKILLSCOPE_VERSION=\"$(VERSION)\"
+$(BUILD)/src/base/version.o: $(BUILD)/version.txt
+$(ASAN)/src/base/version.o: $(ASAN)/version.txt
 
 $(ASAN)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -26,6 +26,7 @@
 #include <zstd.h>
 
 #include "base/clock.h"
+#include "base/version.h"
 #include "cli/dump.h"
 #include "net/loop.h"
 
@@ -121,7 +122,7 @@ int cli_version_main(int argc, char **argv)
                 argv[i]);
         return CLI_EXIT_USAGE;
     }
-    printf("skillscope %s\n", SKILLSCOPE_VERSION);
+    printf("skillscope %s\n", skillscope_version);
 #if defined(__clang__)
     printf("  compiler:  clang %s\n", __clang_version__);
 #elif defined(__GNUC__)

@@ -36,6 +36,7 @@
 
 #include "base/arena.h"
 #include "base/hash.h"
+#include "base/version.h"
 #include "cli/cli.h"
 #include "ingest/junit.h"
 #include "proto/otlp.h"
@@ -411,7 +412,7 @@ static int import_file(const char *path, const cli_url_t *u, const char *server,
         .fallback_end_ns = mtime_ns,
         .res_kv = res->v,
         .n_res_kv = res->n,
-        .scope_version = STR(SKILLSCOPE_VERSION),
+        .scope_version = str_cstr(skillscope_version),
     };
     junit_trace_id(data.pos, buf_len(&data), o.trace_id);
     otlp_traces_t t;

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/version.h"
 #include "cli/cli.h"
 #include "ingest/derived.h"
 #include "ingest/filelog.h"
@@ -151,7 +152,7 @@ static int register_routes(server_t *s, int64_t start_ms, err_t *err)
 
 static void banner(const config_t *c)
 {
-    printf("Skillscope %s is running.\n", SKILLSCOPE_VERSION);
+    printf("Skillscope %s is running.\n", skillscope_version);
     cli_print_endpoints(stdout, c);
     fflush(stdout);
 }
@@ -260,7 +261,7 @@ static int serve_run(config_t *c)
     }
     scrape_manager_start(s.scrape);
     banner(c);
-    log_info("started", "version=%s data_dir=\"%s\" startup_ms=%lld", SKILLSCOPE_VERSION,
+    log_info("started", "version=%s data_dir=\"%s\" startup_ms=%lld", skillscope_version,
              c->data_dir, (long long)(clock_now_ms() - start_ms));
     if (loop_run(s.loop) != 0) {
         log_error("event loop failed", "backend=libevent");

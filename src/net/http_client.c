@@ -30,6 +30,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/version.h"
 #include "net/http.h"
 #include "net/internal.h"
 
@@ -573,7 +574,7 @@ int http_client_send(loop_t *l, const http_client_req_t *req, http_client_cb cb,
     if (port != 80)
         buf_printf(&c->request, ":%d", port);
     buf_printf(&c->request, "\r\nUser-Agent: Skillscope/%s\r\nConnection: close\r\n",
-               SKILLSCOPE_VERSION);
+               skillscope_version);
     if (req->accept_gzip)
         buf_puts(&c->request, "Accept-Encoding: gzip\r\n");
     for (const char *const *h = req->headers; h && *h; h++)

@@ -19,6 +19,7 @@
 #include "base/fmtnum.h"
 #include "base/json.h"
 #include "base/utf8.h"
+#include "base/version.h"
 #include "query/api.h"
 #include "query/promql.h"
 
@@ -863,7 +864,7 @@ void prom_api_buildinfo(db_t *db, const api_in_t *in, api_out_t *out)
     jw_key(&w, "version");
     jw_cstr(&w, "3.0.0");
     jw_key(&w, "revision");
-    jw_cstr(&w, SKILLSCOPE_VERSION);
+    jw_cstr(&w, skillscope_version);
     jw_key(&w, "branch");
     jw_cstr(&w, "HEAD");
     jw_key(&w, "buildUser");

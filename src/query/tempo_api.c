@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/version.h"
 #include "proto/otlp.h"
 #include "proto/pbwire.h"
 #include "query/api.h"
@@ -715,7 +716,7 @@ void tempo_api_buildinfo(db_t *db, const api_in_t *in, api_out_t *out)
     jw_key(&w, "version");
     jw_cstr(&w, TEMPO_COMPAT_VERSION);
     jw_key(&w, "revision");
-    jw_cstr(&w, SKILLSCOPE_VERSION);
+    jw_cstr(&w, skillscope_version);
     jw_key(&w, "branch");
     jw_cstr(&w, "skillscope");
     jw_key(&w, "buildUser");

@@ -21,10 +21,7 @@
 #include "base/fmtnum.h"
 #include "base/json.h"
 #include "base/selfmon.h"
-
-#ifndef SKILLSCOPE_VERSION
-#define SKILLSCOPE_VERSION "dev"
-#endif
+#include "base/version.h"
 
 static struct {
     http_server_t *srv;
@@ -176,7 +173,7 @@ static void h_metrics(http_req_t *r, void *arg)
     buf_t b = BUF_INIT;
     selfmon_write(&b);
     char labels[256];
-    snprintf(labels, sizeof labels, "version=\"%s\"", SKILLSCOPE_VERSION);
+    snprintf(labels, sizeof labels, "version=\"%s\"", skillscope_version);
     put_metric(&b, "skillscope_build_info", "Skillscope version; always 1.", "gauge", labels, 1);
     put_metric(&b, "skillscope_ready", "1 once the store is open and the server is not stopping.",
                "gauge", NULL, st.db ? 1 : 0);
@@ -207,7 +204,7 @@ static void h_status(http_req_t *r, void *arg)
     jw_init(&w, &b);
     jw_obj(&w);
     jw_key(&w, "version");
-    jw_cstr(&w, SKILLSCOPE_VERSION);
+    jw_cstr(&w, skillscope_version);
     char ts[40];
     rfc3339_format_ms(ts, st.start_ms);
     jw_key(&w, "start_time");
