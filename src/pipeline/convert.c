@@ -251,9 +251,10 @@ static str_t fmt_bound(arena_t *a, double v)
     return (str_t){arena_strndup(a, tmp, n), n};
 }
 
-/* Emits one series: base labels + __name__ + optional extra label. */
+/* Emits one series: base labels + __name__ + optional extra label. A delta point also carries
+ * its start time (0 when unknown), where a new cumulative series begins at zero. */
 static void emit(db_batch_t *batch, lb_t *b, str_t name, const char *extra_name, str_t extra_val,
-                 int64_t ts_ms, double v, bool delta)
+                 int64_t ts_ms, double v, bool delta, int64_t start_ms)
 {
     b->n = b->base_n;
     lb_set(b, STR("__name__"), name, LB_OVERRIDE);
@@ -261,7 +262,7 @@ static void emit(db_batch_t *batch, lb_t *b, str_t name, const char *extra_name,
         lb_set(b, str_cstr(extra_name), extra_val, LB_OVERRIDE);
     labels_t ls = lb_labels(b);
     if (delta)
-        db_batch_add_delta(batch, &ls, ts_ms, v);
+        db_batch_add_delta(batch, &ls, start_ms, ts_ms, v);
     else
         db_batch_add_sample(batch, &ls, ts_ms, v);
 }
@@ -296,14 +297,15 @@ static void convert_number(const otlp_metric_t *m, const res_ctx_t *rc0, db_batc
         int64_t ts;
         if (!point_time(p->time_ns, "number", m->name, &ts, res))
             continue;
+        int64_t start_ms = (int64_t)(p->start_ns / 1000000);
         lb_t b;
         point_labels(&b, rc, &p->attrs, a);
         double v = p->is_int ? (double)p->as_int : p->as_double;
         if (p->flags & OTLP_FLAG_NO_RECORDED_VALUE) {
             v = stale_nan();
-            emit(batch, &b, family, NULL, STR_NULL, ts, v, false);
+            emit(batch, &b, family, NULL, STR_NULL, ts, v, false, 0);
         } else {
-            emit(batch, &b, family, NULL, STR_NULL, ts, v, delta);
+            emit(batch, &b, family, NULL, STR_NULL, ts, v, delta, start_ms);
         }
         if (ts > rc->max_ts_ms)
             rc->max_ts_ms = ts;
@@ -322,6 +324,7 @@ static void convert_histogram(const otlp_metric_t *m, res_ctx_t *rc, db_batch_t 
         int64_t ts;
         if (!point_time(p->time_ns, "histogram", m->name, &ts, res))
             continue;
+        int64_t start_ms = (int64_t)(p->start_ns / 1000000);
         if (p->n_bucket_counts && p->n_bucket_counts != p->n_bounds + 1) {
             reject(res, "metric %.*s: histogram has %zu bucket counts for %zu bounds (want %zu)",
                    STR_FMT(m->name), p->n_bucket_counts, p->n_bounds, p->n_bounds + 1);
@@ -337,14 +340,15 @@ static void convert_histogram(const otlp_metric_t *m, res_ctx_t *rc, db_batch_t 
             str_t le = k < p->n_bounds ? fmt_bound(a, p->bounds[k]) : STR("+Inf");
             if (k < p->n_bounds && isinf(p->bounds[k]) && p->bounds[k] > 0)
                 continue; /* an explicit +Inf bound duplicates the implicit last bucket */
-            emit(batch, &b, bucket, "le", le, ts, stale ? stale_nan() : cum, d);
+            emit(batch, &b, bucket, "le", le, ts, stale ? stale_nan() : cum, d, start_ms);
         }
         if (!p->n_bucket_counts) /* no buckets: still expose +Inf = count */
             emit(batch, &b, bucket, "le", STR("+Inf"), ts, stale ? stale_nan() : (double)p->count,
-                 d);
+                 d, start_ms);
         if (p->has_sum)
-            emit(batch, &b, sum, NULL, STR_NULL, ts, stale ? stale_nan() : p->sum, d);
-        emit(batch, &b, count, NULL, STR_NULL, ts, stale ? stale_nan() : (double)p->count, d);
+            emit(batch, &b, sum, NULL, STR_NULL, ts, stale ? stale_nan() : p->sum, d, start_ms);
+        emit(batch, &b, count, NULL, STR_NULL, ts, stale ? stale_nan() : (double)p->count, d,
+             start_ms);
         if (ts > rc->max_ts_ms)
             rc->max_ts_ms = ts;
     }
@@ -379,6 +383,7 @@ static void convert_exp_histogram(const otlp_metric_t *m, res_ctx_t *rc, db_batc
         int64_t ts;
         if (!point_time(p->time_ns, "exponential histogram", m->name, &ts, res))
             continue;
+        int64_t start_ms = (int64_t)(p->start_ns / 1000000);
         if (p->scale < -10 || p->scale > 20) {
             reject(res, "metric %.*s: exponential histogram scale %d outside [-10, 20]",
                    STR_FMT(m->name), p->scale);
@@ -422,12 +427,15 @@ static void convert_exp_histogram(const otlp_metric_t *m, res_ctx_t *rc, db_batc
             cum += bk[k].count;
             if (k + 1 < n && bk[k + 1].le == bk[k].le)
                 continue;
-            emit(batch, &b, bucket, "le", fmt_bound(a, bk[k].le), ts, stale ? stale_nan() : cum, d);
+            emit(batch, &b, bucket, "le", fmt_bound(a, bk[k].le), ts, stale ? stale_nan() : cum, d,
+                 start_ms);
         }
-        emit(batch, &b, bucket, "le", STR("+Inf"), ts, stale ? stale_nan() : (double)p->count, d);
+        emit(batch, &b, bucket, "le", STR("+Inf"), ts, stale ? stale_nan() : (double)p->count, d,
+             start_ms);
         if (p->has_sum)
-            emit(batch, &b, sum, NULL, STR_NULL, ts, stale ? stale_nan() : p->sum, d);
-        emit(batch, &b, count, NULL, STR_NULL, ts, stale ? stale_nan() : (double)p->count, d);
+            emit(batch, &b, sum, NULL, STR_NULL, ts, stale ? stale_nan() : p->sum, d, start_ms);
+        emit(batch, &b, count, NULL, STR_NULL, ts, stale ? stale_nan() : (double)p->count, d,
+             start_ms);
         if (ts > rc->max_ts_ms)
             rc->max_ts_ms = ts;
     }
@@ -448,9 +456,10 @@ static void convert_summary(const otlp_metric_t *m, res_ctx_t *rc, db_batch_t *b
         bool stale = p->flags & OTLP_FLAG_NO_RECORDED_VALUE;
         for (size_t k = 0; k < p->n_quantiles; k++)
             emit(batch, &b, family, "quantile", fmt_bound(a, p->quantiles[k].quantile), ts,
-                 stale ? stale_nan() : p->quantiles[k].value, false);
-        emit(batch, &b, sum, NULL, STR_NULL, ts, stale ? stale_nan() : p->sum, false);
-        emit(batch, &b, count, NULL, STR_NULL, ts, stale ? stale_nan() : (double)p->count, false);
+                 stale ? stale_nan() : p->quantiles[k].value, false, 0);
+        emit(batch, &b, sum, NULL, STR_NULL, ts, stale ? stale_nan() : p->sum, false, 0);
+        emit(batch, &b, count, NULL, STR_NULL, ts, stale ? stale_nan() : (double)p->count, false,
+             0);
         if (ts > rc->max_ts_ms)
             rc->max_ts_ms = ts;
     }
@@ -525,7 +534,7 @@ static void emit_target_info(const res_ctx_t *rc, db_batch_t *batch, arena_t *a)
     if (rc->instance.len)
         lb_set(&b, STR("instance"), rc->instance, LB_OVERRIDE);
     b.base_n = b.n;
-    emit(batch, &b, STR("target_info"), NULL, STR_NULL, rc->max_ts_ms, 1, false);
+    emit(batch, &b, STR("target_info"), NULL, STR_NULL, rc->max_ts_ms, 1, false, 0);
 }
 
 void convert_metrics(const otlp_metrics_t *m, db_batch_t *batch, arena_t *a, convert_result_t *res)

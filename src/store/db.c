@@ -107,7 +107,8 @@ void db_batch_free(db_batch_t *b)
     free(b);
 }
 
-static void add_sample(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double v, bool delta)
+static void add_sample(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double v, bool delta,
+                       int64_t start_ms)
 {
     b->samples = db__grow(b->samples, &b->samples_cap, b->n_samples, sizeof *b->samples);
     db_batch_sample_t *s = &b->samples[b->n_samples++];
@@ -122,16 +123,18 @@ static void add_sample(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double 
     s->ts_ms = ts_ms;
     s->v = v;
     s->delta = delta;
+    s->start_ms = start_ms;
 }
 
 void db_batch_add_sample(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double value)
 {
-    add_sample(b, ls, ts_ms, value, false);
+    add_sample(b, ls, ts_ms, value, false, 0);
 }
 
-void db_batch_add_delta(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double delta)
+void db_batch_add_delta(db_batch_t *b, const labels_t *ls, int64_t start_ms, int64_t ts_ms,
+                        double delta)
 {
-    add_sample(b, ls, ts_ms, delta, true);
+    add_sample(b, ls, ts_ms, delta, true, start_ms);
 }
 
 void db_batch_add_metadata(db_batch_t *b, str_t metric, db_mtype_t type, str_t help, str_t unit)
@@ -615,6 +618,9 @@ static void commit_samples(db_t *db, db_batch_t *b, db_commit_result_t *res, int
                 reject(res, "out of order delta sample", &x->ls, NULL);
                 continue;
             }
+            if (s->max_t == INT64_MIN && x->start_ms > 0 && x->start_ms < x->ts_ms &&
+                x->start_ms >= min_valid && head_append(db->head, s, x->start_ms, 0) == HEAD_OK)
+                enc_sample(db, s->id, x->start_ms, 0); /* the new series' zero at its start */
             v = (s->max_t == INT64_MIN ? 0 : s->last_v) + x->v;
             x->v = v; /* what a tap (db_tap_add) shows */
         }

@@ -104,8 +104,12 @@ void db_batch_free(db_batch_t *b);
  * NaN (0x7ff0000000000002), stored bit-exactly. */
 void db_batch_add_sample(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double value);
 /* Adds value to the series' latest value at commit time (delta -> cumulative). The series starts
- * from 0 when new. Survives restarts because the cumulative result is what is logged. */
-void db_batch_add_delta(db_batch_t *b, const labels_t *ls, int64_t ts_ms, double delta);
+ * from 0 when new: with start_ms (the delta's interval start, 0 when unknown) before ts_ms, a new
+ * series also gets a 0 sample at start_ms, as Prometheus does for a counter's created timestamp,
+ * so increase() sees the first delta. Survives restarts because the cumulative result is what is
+ * logged. */
+void db_batch_add_delta(db_batch_t *b, const labels_t *ls, int64_t start_ms, int64_t ts_ms,
+                        double delta);
 void db_batch_add_metadata(db_batch_t *b, str_t metric, db_mtype_t type, str_t help, str_t unit);
 void db_batch_add_span(db_batch_t *b, const db_span_t *s);
 /* stream: Loki stream labels (non-empty); meta: structured metadata (may be NULL). */

@@ -31,6 +31,8 @@ typedef struct db_batch_sample {
     int64_t ts_ms;
     double v;
     bool delta;
+    int64_t
+        start_ms; /* delta: the interval's start (0 = unknown); a new series begins there at 0 */
 } db_batch_sample_t;
 
 typedef struct db_batch_meta {

@@ -13,6 +13,7 @@ counted per event.name from the capture and compared with Loki query_range answe
 
 import json
 import os
+import time
 
 from harness import (R, ROOT, Server, any_value_str, attrs_to_labels, get_json, go_float, http,
                      loki_all_entries, prom_label_name, prom_metric_name, prom_range_samples,
@@ -30,7 +31,8 @@ def load_capture():
 
 
 def expected_series(capture):
-    """{(name, labels tuple): [(ms, cumulative float)]} from the delta sums of the capture."""
+    """{(name, labels tuple): [(ms, cumulative float)]} from the delta sums of the capture; a
+    series starts with 0 at its first point's start time, as Skillscope writes it."""
     series = {}
     for rec in capture:
         if rec['signal'] != 'metrics':
@@ -52,7 +54,11 @@ def expected_series(capture):
                         v = float(dp['asDouble']) if 'asDouble' in dp else float(int(dp['asInt']))
                         prev = series.get(key, [])
                         cum = (prev[-1][1] if prev else 0.0) + v
-                        series.setdefault(key, []).append((int(dp['timeUnixNano']) // 10**6, cum))
+                        ms = int(dp['timeUnixNano']) // 10**6
+                        start_ms = int(dp.get('startTimeUnixNano') or 0) // 10**6
+                        if not prev and 0 < start_ms < ms:
+                            prev = series.setdefault(key, [(start_ms, 0.0)])  # starts at 0
+                        series.setdefault(key, []).append((ms, cum))
     return series
 
 
@@ -153,5 +159,30 @@ def run():
                     [('start', str(t_lo)), ('end', str(t_hi))])
     R.eq('loki event_name label values', (j or {}).get('data'),
          sorted({l[2] for l in logs if l[2]}))
+    single_export_session(srv)
     R.check('server still running', srv.alive(), srv.log_tail())
     srv.stop()
+
+
+def single_export_session(srv):
+    """A session that exports its cost once (a short `claude -p` run): one delta point whose
+    interval started a minute earlier. The series starts at 0 at that start, so increase() over
+    the session gives the cost; with a single sample it would give nothing."""
+    t_ms = (int(time.time()) - 120) * 1000
+    body = {'resourceMetrics': [{
+        'resource': {'attributes': [{'key': 'service.name',
+                                     'value': {'stringValue': 'claude-code'}}]},
+        'scopeMetrics': [{'metrics': [{
+            'name': 'claude_code.cost.usage', 'unit': 'USD',
+            'sum': {'aggregationTemporality': 1, 'isMonotonic': True, 'dataPoints': [{
+                'attributes': [{'key': 'session.id', 'value': {'stringValue': 'one-shot'}}],
+                'startTimeUnixNano': str((t_ms - 60000) * 10**6),
+                'timeUnixNano': str(t_ms * 10**6), 'asDouble': 0.4217}]}}]}]}]}
+    r = http('POST', srv.otlp_port, '/v1/metrics', json.dumps(body).encode(),
+             {'Content-Type': 'application/json'})
+    R.check('single-export session accepted', r.status == 200, r)
+    q = 'increase(claude_code_cost_usage_USD_total{session_id="one-shot"}[5m])'
+    r, j = get_json(srv.http_port, '/api/v1/query', [('query', q), ('time', '%.3f' % (t_ms / 1000))])
+    res = ((j or {}).get('data') or {}).get('result') or []
+    R.eq('increase() over a single-export session is its cost',
+         [x['value'][1] for x in res], ['0.4217'])

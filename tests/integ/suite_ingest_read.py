@@ -204,6 +204,9 @@ def expected_metric_series(v, t0_ms):
                     val = float(dp['asDouble']) if 'asDouble' in dp else int(dp['asInt'])
                     if kind == 'sum' and data['aggregationTemporality'] == 1:
                         key = (name, tuple(sorted(labels.items())))
+                        start_ms = int(dp.get('startTimeUnixNano') or 0) // 10**6
+                        if key not in running and 0 < start_ms < ms:
+                            add(name, labels, start_ms, 0)  # a new delta series starts at 0
                         running[key] = running.get(key, 0.0) + val
                         val = running[key]
                     add(name, labels, ms, val)

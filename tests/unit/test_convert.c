@@ -140,6 +140,8 @@ TEST(sum_and_gauge_names_labels_target_info)
     db_close(db);
 }
 
+/* Claude Code's delta sums: each point's interval starts where the previous ended; the
+ * cumulative series starts at 0 at the first interval's start. */
 TEST(delta_sums_accumulate)
 {
     db_t *db = open_db();
@@ -149,13 +151,14 @@ TEST(delta_sums_accumulate)
               "claude-code")) "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"claude_code.token."
                               "usage\",\"unit\":"
                               "\"tokens\",\"sum\":{\"isMonotonic\":true,\"aggregationTemporality\":"
-                              "1,\"dataPoints\":[{"
+                              "1,\"dataPoints\":[{\"startTimeUnixNano\":\"%lld\","
                               "\"timeUnixNano\":\"%lld\",\"asDouble\":%g,\"attributes\":[" SATTR(
                                   "type", "input") "]}]}}]}]}]}";
     char req[2048];
     double deltas[] = {100, 0, 50.5, 25};
     for (int i = 0; i < 4; i++) {
-        snprintf(req, sizeof req, fmt, 1700000000000000000LL + i * 60000000000LL, deltas[i]);
+        long long t = 1700000000000000000LL + i * 60000000000LL;
+        snprintf(req, sizeof req, fmt, t - 60000000000LL, t, deltas[i]);
         convert_result_t conv;
         db_commit_result_t res = ingest_json(db, OTLP_SIGNAL_METRICS, req, &conv);
         CHECK_EQ_INT(res.status, 0);
@@ -163,10 +166,9 @@ TEST(delta_sums_accumulate)
     buf_t out;
     buf_init(&out, 0);
     dump_series(db, "claude_code_token_usage_tokens_total", &out);
-    CHECK(
-        strstr(buf_cstr(&out),
-               " 100@1700000000000 100@1700000060000 150.5@1700000120000 175.5@1700000180000\n") !=
-        NULL);
+    CHECK(strstr(buf_cstr(&out),
+                 " 0@1699999940000 100@1700000000000 100@1700000060000 150.5@1700000120000 "
+                 "175.5@1700000180000\n") != NULL);
     buf_deinit(&out);
     db_close(db);
 }

@@ -505,6 +505,9 @@ TEST(batch_runs_share_labels)
     db_close(db);
 }
 
+/* Deltas accumulate into a cumulative series that starts at 0 at the first delta's start time
+ * (when given and earlier), and keeps counting across a crash and a clean restart without a
+ * second zero. */
 TEST(delta_accumulates_across_restarts)
 {
     const char *dir = test_tmpdir();
@@ -512,34 +515,41 @@ TEST(delta_accumulates_across_restarts)
     REQUIRE(db);
     label_t l[] = {{STR("__name__"), STR("cost_total")}};
     labels_t ls = {l, 1};
+    label_t lo[] = {{STR("__name__"), STR("other_total")}};
+    labels_t lso = {lo, 1};
     db_batch_t *b = db_batch_new();
-    db_batch_add_delta(b, &ls, 1000, 1.5);
-    db_batch_add_delta(b, &ls, 2000, 2);
-    db_batch_add_delta(b, &ls, 2000, 5); /* out of order for a delta: refused */
+    db_batch_add_delta(b, &ls, 500, 1000, 1.5);
+    db_batch_add_delta(b, &ls, 1000, 2000, 2);
+    db_batch_add_delta(b, &ls, 1000, 2000, 5);  /* out of order for a delta: refused */
+    db_batch_add_delta(b, &lso, 2000, 2000, 7); /* start not before the point: no zero */
     ack_t a;
     REQUIRE_OK(commit_wait(db, b, &a));
-    CHECK_EQ_U64(a.res.samples_accepted, 2);
+    CHECK_EQ_U64(a.res.samples_accepted, 3);
     CHECK_EQ_U64(a.res.samples_rejected, 1);
-    db__abandon(db); /* crash: the WAL carries the cumulative values */
+    db__abandon(db); /* crash: the WAL carries the zero and the cumulative values */
     db = open_db(dir, WAL_FSYNC_BATCH);
     REQUIRE(db);
     b = db_batch_new();
-    db_batch_add_delta(b, &ls, 3000, 10);
+    db_batch_add_delta(b, &ls, 2000, 3000, 10);
     REQUIRE_OK(commit_wait(db, b, &a));
     db_close(db); /* clean: block + checkpoint with the last value */
     db = open_db(dir, WAL_FSYNC_BATCH);
     REQUIRE(db);
     b = db_batch_new();
-    db_batch_add_delta(b, &ls, 4000, 0.5);
+    db_batch_add_delta(b, &ls, 3000, 4000, 0.5);
     REQUIRE_OK(commit_wait(db, b, &a));
     int64_t ts[10];
     double vs[10];
     size_t ns;
-    REQUIRE(read_series(db, "cost_total", INT64_MIN, INT64_MAX, ts, vs, 10, &ns) == 4);
-    CHECK_EQ_DBL(vs[0], 1.5);
-    CHECK_EQ_DBL(vs[1], 3.5);
-    CHECK_EQ_DBL(vs[2], 13.5);
-    CHECK_EQ_DBL(vs[3], 14);
+    REQUIRE(read_series(db, "cost_total", INT64_MIN, INT64_MAX, ts, vs, 10, &ns) == 5);
+    CHECK_EQ_INT(ts[0], 500);
+    CHECK_EQ_DBL(vs[0], 0);
+    CHECK_EQ_DBL(vs[1], 1.5);
+    CHECK_EQ_DBL(vs[2], 3.5);
+    CHECK_EQ_DBL(vs[3], 13.5);
+    CHECK_EQ_INT(ts[4], 4000);
+    CHECK_EQ_DBL(vs[4], 14);
+    CHECK_EQ_INT(read_series(db, "other_total", INT64_MIN, INT64_MAX, ts, vs, 10, &ns), 1);
     db_close(db);
 }
 

@@ -571,10 +571,10 @@ TEST(db_tap_sees_durable_batches)
     REQUIRE_OK(db_tap_add(db, on_tap, &t));
     b = db_batch_new();
     db_batch_add_log(b, &stream, now * 1000000 + 1, STR("after"), NULL);
-    db_batch_add_delta(b, &series, now, 2);
+    db_batch_add_delta(b, &series, 0, now, 2);
     REQUIRE_OK(db_commit(db, b, NULL, NULL));
     b = db_batch_new();
-    db_batch_add_delta(b, &series, now + 1, 3);
+    db_batch_add_delta(b, &series, 0, now + 1, 3);
     REQUIRE_OK(db_commit(db, b, NULL, NULL));
     wait_commits(db);
     CHECK_EQ_INT(t.batches, 2);
