@@ -97,4 +97,13 @@ extern int test_failed_now;
         }                                                                                          \
     } while (0)
 
+/* xorshift64: the tests' deterministic pseudo-random numbers (state must not be 0). */
+static inline uint64_t test_xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 #endif

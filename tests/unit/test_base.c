@@ -48,13 +48,6 @@ TEST(fmt_float_prom_matches_go)
  * digits are the correctly rounded ones (printf's %.{p-1}e, which Go's 'e' layout matches for
  * positive exponents up to 99). */
 static uint64_t fmt_rng = 0x9e3779b97f4a7c15u;
-static uint64_t fmt_next(void)
-{
-    fmt_rng ^= fmt_rng << 13;
-    fmt_rng ^= fmt_rng >> 7;
-    fmt_rng ^= fmt_rng << 17;
-    return fmt_rng;
-}
 
 static int fmt_check_shortest(double x)
 {
@@ -80,7 +73,7 @@ TEST(fmt_float_shortest_property)
 {
     int bad = 0;
     for (int i = 0; i < 300000 && bad < 5; i++) {
-        uint64_t r = fmt_next();
+        uint64_t r = test_xorshift(&fmt_rng);
         double x;
         switch (i % 6) {
         case 0: { /* any exponent from 1e-20 to 1e20 */

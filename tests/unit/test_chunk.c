@@ -6,13 +6,7 @@
 #include "test.h"
 
 static uint64_t rng_state = 42;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return test_xorshift(&rng_state); }
 
 static double bits_to_double(uint64_t b)
 {

@@ -14,13 +14,7 @@
 /* ---- building realistic spans ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return test_xorshift(&rng_state); }
 
 static void pb_tag(buf_t *b, unsigned field, unsigned wt) { buf_put_uvarint(b, field << 3 | wt); }
 static void pb_bytes(buf_t *b, unsigned field, const void *p, size_t n)
