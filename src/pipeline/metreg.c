@@ -141,7 +141,21 @@ static int cmp_label(const void *a, const void *b)
 
 void metreg_labels_normalize(labels_t *ls)
 {
-    qsort(ls->v, ls->n, sizeof *ls->v, cmp_label);
+    /* Stable like glibc's qsort (a merge sort), so the first of equal names wins either way;
+     * label sets here are small, where insertion sort beats qsort's calls per comparison. */
+    if (ls->n <= 32) {
+        for (size_t i = 1; i < ls->n; i++) {
+            label_t x = ls->v[i];
+            size_t j = i;
+            while (j > 0 && str_cmp(ls->v[j - 1].name, x.name) > 0) {
+                ls->v[j] = ls->v[j - 1];
+                j--;
+            }
+            ls->v[j] = x;
+        }
+    } else {
+        qsort(ls->v, ls->n, sizeof *ls->v, cmp_label);
+    }
     size_t w = 0;
     for (size_t i = 0; i < ls->n; i++) {
         if (w > 0 && str_eq(ls->v[w - 1].name, ls->v[i].name))

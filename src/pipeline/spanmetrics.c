@@ -40,19 +40,19 @@ const size_t spanmetrics_n_default_buckets =
     sizeof spanmetrics_default_buckets / sizeof spanmetrics_default_buckets[0];
 
 struct spanmetrics {
-    char **dims;      /* attribute names */
+    str_t *dims;      /* attribute names */
     str_t *dim_label; /* their label names */
     size_t n_dims;
     metreg_family_t *calls, *size, *latency;
     arena_t arena; /* dims */
 };
 
-static const char *const kind_names[] = {
-    "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
+static const str_t kind_names[] = {
+    STR("SPAN_KIND_UNSPECIFIED"), STR("SPAN_KIND_INTERNAL"), STR("SPAN_KIND_SERVER"),
+    STR("SPAN_KIND_CLIENT"),      STR("SPAN_KIND_PRODUCER"), STR("SPAN_KIND_CONSUMER"),
 };
-static const char *const status_names[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK",
-                                           "STATUS_CODE_ERROR"};
+static const str_t status_names[] = {STR("STATUS_CODE_UNSET"), STR("STATUS_CODE_OK"),
+                                     STR("STATUS_CODE_ERROR")};
 
 int spanmetrics_new(const spanmetrics_opts_t *o, metreg_t *reg, spanmetrics_t **out, err_t *err)
 {
@@ -75,7 +75,7 @@ int spanmetrics_new(const spanmetrics_opts_t *o, metreg_t *reg, spanmetrics_t **
     sm->dims = arena_alloc(&sm->arena, (n_dims + 1) * sizeof *sm->dims);
     sm->dim_label = arena_alloc(&sm->arena, (n_dims + 1) * sizeof *sm->dim_label);
     for (size_t i = 0; i < n_dims; i++) {
-        sm->dims[i] = arena_strndup(&sm->arena, dims[i], strlen(dims[i]));
+        sm->dims[i] = (str_t){arena_strndup(&sm->arena, dims[i], strlen(dims[i])), strlen(dims[i])};
         sm->dim_label[i] = promname_label(&sm->arena, str_cstr(dims[i]));
         if (!sm->dim_label[i].len) {
             err_set(err, ERR_INVAL, "span metrics: dimension \"%s\" gives no label name", dims[i]);
@@ -114,11 +114,10 @@ void spanmetrics_free(spanmetrics_t *sm)
     free(sm);
 }
 
-static const otlp_value_t *dim_value(const otlp_span_t *sp, const otlp_resource_t *r,
-                                     const char *name)
+static const otlp_value_t *dim_value(const otlp_span_t *sp, const otlp_resource_t *r, str_t name)
 {
-    const otlp_value_t *v = otlp_attrs_get(&sp->attrs, name);
-    return v ? v : otlp_attrs_get(&r->attrs, name);
+    const otlp_value_t *v = otlp_attrs_find(&sp->attrs, name);
+    return v ? v : otlp_attrs_find(&r->attrs, name);
 }
 
 void spanmetrics_observe(spanmetrics_t *sm, const otlp_traces_t *t)
@@ -141,10 +140,9 @@ void spanmetrics_observe(spanmetrics_t *sm, const otlp_traces_t *t)
                 if (sp->name.len)
                     lv[n++] = (label_t){STR("span_name"), sp->name};
                 if (sp->kind >= 0 && sp->kind < 6)
-                    lv[n++] = (label_t){STR("span_kind"), str_cstr(kind_names[sp->kind])};
+                    lv[n++] = (label_t){STR("span_kind"), kind_names[sp->kind]};
                 if (sp->status_code >= 0 && sp->status_code < 3)
-                    lv[n++] =
-                        (label_t){STR("status_code"), str_cstr(status_names[sp->status_code])};
+                    lv[n++] = (label_t){STR("status_code"), status_names[sp->status_code]};
                 for (size_t d = 0; d < sm->n_dims; d++) {
                     const otlp_value_t *v = dim_value(sp, &rs->resource, sm->dims[d]);
                     str_t val = v ? otlp_value_to_str(v, &a) : STR("");

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/arena.h"
 #include "base/buf.h"
@@ -385,7 +386,12 @@ void otlp_json_write_status(jw_t *w, int32_t code, str_t msg);
 
 /* ---- helpers ---- */
 /* The attribute with this key, or NULL. */
-const otlp_value_t *otlp_attrs_get(const otlp_attrs_t *a, const char *key);
+const otlp_value_t *otlp_attrs_find(const otlp_attrs_t *a, str_t key);
+/* Same by C string; inline so that a literal key's length is known at compile time. */
+static inline const otlp_value_t *otlp_attrs_get(const otlp_attrs_t *a, const char *key)
+{
+    return otlp_attrs_find(a, (str_t){key, strlen(key)});
+}
 /* A value as text the way the collector's AsString does: strings as is, bools "true"/"false",
  * ints decimal, doubles shortest, bytes base64, arrays/maps as JSON. Allocated in the arena. */
 str_t otlp_value_to_str(const otlp_value_t *v, arena_t *a);

@@ -16,11 +16,10 @@
 #include "proto/otlp.h"
 #include "proto/pbwire.h"
 
-const otlp_value_t *otlp_attrs_get(const otlp_attrs_t *a, const char *key)
+const otlp_value_t *otlp_attrs_find(const otlp_attrs_t *a, str_t key)
 {
-    size_t n = strlen(key);
     for (size_t i = 0; i < a->n; i++)
-        if (a->v[i].key.len == n && memcmp(a->v[i].key.ptr, key, n) == 0)
+        if (a->v[i].key.len == key.len && memcmp(a->v[i].key.ptr, key.ptr, key.len) == 0)
             return &a->v[i].value;
     return NULL;
 }
