@@ -588,10 +588,12 @@ static void *part_run(void *arg)
         pthread_mutex_lock(&sh->mu);
         while (sh->turn != k && !sh->rc)
             pthread_cond_wait(&sh->turn_cv, &sh->mu);
-        if (!sh->rc && rc)
+        if (!sh->rc && rc) {
             sh->rc = rc == ERR_TIMEOUT
                          ? err_set(sh->c->err, ERR_TIMEOUT, "query timed out in query execution")
                          : err_set(sh->c->err, ERR_NOMEM, "out of memory loading samples");
+            pthread_cond_broadcast(&sh->turn_cv); /* the threads waiting for later turns stop */
+        }
         bool stop = sh->rc != 0;
         pthread_mutex_unlock(&sh->mu);
         if (stop)

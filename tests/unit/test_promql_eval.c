@@ -6,6 +6,8 @@
  */
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "query/promql.h"
@@ -631,6 +633,59 @@ TEST(topk_bounded_selection)
         }
     }
     arena_deinit(&a);
+    db_close(db);
+}
+
+/* A query timing out while other threads wait for their slice's turn must wake them: the
+ * evaluation ends with the timeout error instead of hanging. Run on a thread so that a hang
+ * is a failure, many times so that a thread is likely waiting when another times out. */
+typedef struct tq {
+    db_t *db;
+    int timeouts, others;
+} tq_t;
+
+static void *timeout_queries(void *arg)
+{
+    tq_t *q = arg;
+    for (int i = 0; i < 40; i++) {
+        arena_t a;
+        arena_init(&a, 0);
+        pq_opts_t o;
+        promql_opts_default(&o);
+        o.timeout_ms = 1 + i % 4;
+        pq_node_t *n;
+        err_t err;
+        pq_result_t r;
+        if (promql_parse(STR("sum(rate(x[5m]))"), &a, &n, &err) == 0) {
+            int rc = promql_eval_range(q->db, n, 0, 60 * M, 400, &o, &a, &r, &err);
+            if (rc == ERR_TIMEOUT)
+                q->timeouts++;
+            else
+                q->others++;
+            promql_free(n);
+        }
+        arena_deinit(&a);
+    }
+    return NULL;
+}
+
+TEST(parallel_rows_timeout_wakes_waiting_threads)
+{
+    db_t *db = open_many();
+    REQUIRE(db);
+    tq_t q = {db, 0, 0};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, timeout_queries, &q) == 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    int jr = pthread_timedjoin_np(t, NULL, &until);
+    if (jr != 0) {
+        test_fail_at(__FILE__, __LINE__, "queries still running after 60 s: a thread hangs");
+        return; /* the thread and the db are left behind; the run ends with this failure */
+    }
+    CHECK(q.timeouts > 0);
+    CHECK_EQ_INT(q.timeouts + q.others, 40);
     db_close(db);
 }
 
