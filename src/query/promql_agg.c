@@ -460,30 +460,37 @@ static int sagg_sink(pqe_ctx_t *c, void *arg, const pqe_series_t *s)
             o->drop_name = true;
         return 0;
     }
+    if (g->op == PQ_AGG_AVG) { /* likewise */
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!has[i])
+                continue;
+            any = true;
+            if (!oh[i]) {
+                oh[i] = 1;
+                ov[i] = v[i];
+                st->comp[i] = 0;
+                st->count[i] = 1;
+                st->mean[i] = v[i];
+                st->incremental[i] = 0;
+            } else {
+                avg_fold(st, ov, i, v[i]);
+            }
+        }
+        if (any && g->by_name && s->drop_name)
+            o->drop_name = true;
+        return 0;
+    }
     for (size_t i = 0; i < c->n_steps; i++) {
         if (!has[i])
             continue;
         any = true;
         double f = v[i];
-        if (!oh[i]) {
+        if (!oh[i]) { /* count, group, min, max (sum and avg above) */
             oh[i] = 1;
             ov[i] = (g->op == PQ_AGG_COUNT || g->op == PQ_AGG_GROUP) ? 1 : f;
-            if (st->comp)
-                st->comp[i] = 0;
-            if (g->op == PQ_AGG_AVG) {
-                st->count[i] = 1;
-                st->mean[i] = f;
-                st->incremental[i] = 0;
-            }
             continue;
         }
         switch (g->op) {
-        case PQ_AGG_SUM:
-            pqe__kahan_inc(f, &ov[i], &st->comp[i]);
-            break;
-        case PQ_AGG_AVG:
-            avg_fold(st, ov, i, f);
-            break;
         case PQ_AGG_COUNT:
             ov[i]++;
             break;
