@@ -11,8 +11,12 @@
  * for inotify or SHIP_POLL_MS. A push that fails for a reason worth retrying (connection refused,
  * 429, 5xx) is retried with backoff and the files are not read further meanwhile, so nothing is
  * lost while the server restarts; a 4xx refusal is printed and those lines are counted as not
- * delivered. Positions are kept in memory only: a new `ship` starts at the end of each file
- * (or at its start with --from-start). --once reads what the files hold, pushes it and exits.
+ * delivered. Without --positions, positions are kept in memory only: a new `ship` starts at the
+ * end of each file (or at its start with --from-start). With --positions FILE (the server's
+ * positions.json format), each file starts where the last run's delivered lines ended, and the
+ * file is rewritten after every settled push: a file's position advances only past lines the
+ * server answered (delivered, or refused for good). --once reads what the files hold, pushes it
+ * and exits.
  */
 #include <errno.h>
 #include <glob.h>
@@ -50,7 +54,7 @@ static void on_sig(int signo)
 static void usage(FILE *f)
 {
     fputs("Usage: skillscope ship FILE... [--label k=v]... [--server URL] [--from-start]\n"
-          "                           [--once] [--line original|message]\n"
+          "                           [--once] [--line original|message] [--positions FILE]\n"
           "\n"
           "Follows JSON-lines log files (like tail -F) and pushes each line to a running\n"
           "server through the Loki push API (POST /loki/api/v1/push). FILE may be a glob in\n"
@@ -69,6 +73,8 @@ static void usage(FILE *f)
           "  --once           push what the files hold now and exit (implies --from-start;\n"
           "                   gives up after 15 s when the server cannot be reached)\n"
           "  --line message   store the message field as the line instead of the JSON line\n"
+          "  --positions F    keep each file's delivered position in F (JSON) and start from\n"
+          "                   it next time, so repeated runs send every line once\n"
           "  -h, --help       this help\n"
           "\n"
           "Exit status: 0 when every line read was delivered, 1 when some were refused or\n"
@@ -95,7 +101,15 @@ typedef struct ship {
     size_t n_groups, cap_groups;
     size_t lines, bytes;
     uint64_t delivered, refused, non_json;
-    int64_t give_up_ms; /* --once: stop retrying a push after this long; 0 = retry until Ctrl-C */
+    int64_t give_up_ms;   /* --once: stop retrying a push after this long; 0 = retry until Ctrl-C */
+    const char *pos_path; /* --positions, or NULL */
+    /* the files the batch's lines came from, each with the end of its last line in the batch */
+    struct touched {
+        filelog_file_t *file;
+        uint32_t gen;
+        uint64_t end_off;
+    } * touched;
+    size_t n_touched, cap_touched;
 } ship_t;
 
 static void put_values(buf_t *b, const filelog_entry_t *e)
@@ -120,10 +134,50 @@ static void put_values(buf_t *b, const filelog_entry_t *e)
     jw_end(&w);
 }
 
+/* Notes that the batch holds file's lines up to end_off (the file is kept until the push). */
+static void touch(ship_t *s, filelog_file_t *file, uint64_t end_off)
+{
+    uint32_t gen = filelog_file_gen(file);
+    for (size_t i = s->n_touched; i-- > 0;)
+        if (s->touched[i].file == file && s->touched[i].gen == gen) {
+            s->touched[i].end_off = end_off;
+            return;
+        }
+    if (s->n_touched == s->cap_touched) {
+        s->cap_touched = s->cap_touched ? s->cap_touched * 2 : 8;
+        s->touched = realloc(s->touched, s->cap_touched * sizeof *s->touched);
+        if (!s->touched)
+            abort();
+    }
+    filelog_file_ref(file);
+    s->touched[s->n_touched++] = (struct touched){file, gen, end_off};
+}
+
+/* After a settled push: the touched files' positions advance, and --positions is rewritten. */
+static void settle_positions(ship_t *s)
+{
+    for (size_t i = 0; i < s->n_touched; i++) {
+        filelog_file_ack(s->touched[i].file, s->touched[i].gen, s->touched[i].end_off);
+        filelog_file_unref(s->touched[i].file);
+    }
+    s->n_touched = 0;
+    if (!s->pos_path)
+        return;
+    filelog_positions_t p;
+    memset(&p, 0, sizeof p);
+    for (size_t i = 0; i < s->n_fw; i++)
+        filelog_follow_positions(s->fw[i], &p);
+    err_t err;
+    err_clear(&err);
+    if (filelog_positions_save(s->pos_path, &p, &err) != 0)
+        fprintf(stderr, "skillscope ship: --positions: %s\n", err.msg);
+    filelog_positions_free(&p);
+}
+
 static bool on_line(void *arg, filelog_file_t *file, str_t line, uint64_t end_off)
 {
     ship_t *s = arg;
-    (void)end_off;
+    touch(s, file, end_off);
     filelog_entry_t e;
     arena_reset(&s->line_arena);
     filelog_map_line(&s->map, line, clock_now_ns(), &s->line_arena, &e);
@@ -248,8 +302,10 @@ static bool push(ship_t *s)
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
     buf_deinit(&body);
-    if (settled)
+    if (settled) {
         batch_reset(s);
+        settle_positions(s);
+    }
     return settled;
 }
 
@@ -277,6 +333,8 @@ int cli_ship_main(int argc, char **argv)
     label_t *labels = ARENA_ARRAY(&cfg, label_t, (size_t)argc + 1);
     size_t n_labels = 0;
     bool from_start = false, once = false;
+    filelog_positions_t saved; /* --positions as loaded: where files start */
+    memset(&saved, 0, sizeof saved);
     int code = CLI_EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -306,6 +364,12 @@ int cli_ship_main(int argc, char **argv)
                 fprintf(stderr, "skillscope ship: --line must be original or message\n");
                 goto out;
             }
+        } else if (cli_flag_value(argc, argv, &i, "--positions", &v)) {
+            if (!v || !*v) {
+                fprintf(stderr, "skillscope ship: --positions needs a file path\n");
+                goto out;
+            }
+            s.pos_path = v;
         } else if (!strcmp(argv[i], "--from-start")) {
             from_start = true;
         } else if (!strcmp(argv[i], "--once")) {
@@ -338,6 +402,10 @@ int cli_ship_main(int argc, char **argv)
         fprintf(stderr, "skillscope ship: --server: %s\n", err.msg);
         goto out;
     }
+    if (s.pos_path && filelog_positions_load(s.pos_path, &saved, &err) != 0) {
+        fprintf(stderr, "skillscope ship: --positions: %s\n", err.msg);
+        goto out;
+    }
     for (size_t i = 0; i < n_files; i++) {
         glob_t g;
         memset(&g, 0, sizeof g);
@@ -355,7 +423,7 @@ int cli_ship_main(int argc, char **argv)
         char *abs = NULL;
         if (files[i][0] != '/' && getcwd(cwd, sizeof cwd))
             abs = arena_sprintf(&cfg, "%s/%s", cwd, files[i]);
-        s.fw[s.n_fw++] = filelog_follow_new(abs ? abs : files[i], NULL, !from_start);
+        s.fw[s.n_fw++] = filelog_follow_new(abs ? abs : files[i], &saved, !from_start);
     }
 
     struct sigaction sa;
@@ -412,8 +480,12 @@ int cli_ship_main(int argc, char **argv)
 out:
     batch_reset(&s);
     free(s.groups);
+    for (size_t i = 0; i < s.n_touched; i++)
+        filelog_file_unref(s.touched[i].file);
+    free(s.touched);
     for (size_t i = 0; i < s.n_fw; i++)
         filelog_follow_free(s.fw[i]);
+    filelog_positions_free(&saved);
     arena_deinit(&s.arena);
     arena_deinit(&s.line_arena);
     arena_deinit(&cfg);

@@ -256,6 +256,8 @@ def check_ship(srv, d):
         q.wait()
     R.eq('ship exits 0 on Ctrl-C', q.returncode, 0)
 
+    check_ship_positions(srv, d, url)
+
     # bad usage
     p = subprocess.run([binary(), 'ship', path, '--label', '9x=y'], capture_output=True,
                        timeout=10)
@@ -267,6 +269,46 @@ def check_ship(srv, d):
     R.check('ship --once to a server that is not there: gives up, exit 1, says so',
             p.returncode == 1 and b'not delivered' in p.stderr and time.monotonic() - t0 < 40,
             (p.returncode, p.stderr[-300:]))
+
+
+def check_ship_positions(srv, d, url):
+    """--positions: repeated --once runs send each line once, and a run that could not deliver
+    leaves the position where it was."""
+    path = os.path.join(d, 'pos.jsonl')
+    pos = os.path.join(d, 'ship-positions.json')
+    sel = '{service_name="shipped", run="pos"}'
+
+    def ship(server=url):
+        return subprocess.run([binary(), 'ship', path, '--label', 'service_name=shipped',
+                               '--label', 'run=pos', '--once', '--positions', pos,
+                               '--server', server], capture_output=True, timeout=60)
+
+    append(path, ''.join(line(i, 'pos') for i in range(2000, 2005)))
+    p = ship()
+    R.check('ship --positions, first run: 5 delivered, exit 0',
+            p.returncode == 0 and b'5 lines delivered' in p.stderr, p.stderr)
+    try:
+        with open(pos) as f:
+            saved = json.load(f)
+        R.check('ship --positions writes a positions file naming the file',
+                path in json.dumps(saved), saved)
+    except (OSError, ValueError) as e:
+        R.check('ship --positions writes a readable positions file', False, repr(e))
+    p = ship()
+    R.check('ship --positions, nothing new: 0 delivered',
+            p.returncode == 0 and b'0 lines delivered' in p.stderr, p.stderr)
+    append(path, ''.join(line(i, 'pos') for i in range(2005, 2008)))
+    p = ship()
+    R.check('ship --positions, 3 appended: 3 delivered',
+            p.returncode == 0 and b'3 lines delivered' in p.stderr, p.stderr)
+    append(path, ''.join(line(i, 'pos') for i in range(2008, 2010)))
+    p = ship('http://127.0.0.1:1')
+    R.eq('ship --positions to a server that is not there: exit 1', p.returncode, 1)
+    p = ship()
+    R.check('ship --positions after a failed run: the 2 undelivered lines are sent',
+            p.returncode == 0 and b'2 lines delivered' in p.stderr, p.stderr)
+    got, _ = wait_ids(srv, sel, range(2000, 2010))
+    exactly_once('ship --positions over five runs', got, range(2000, 2010))
 
 
 def check_bad_config(d):
