@@ -210,6 +210,7 @@ ROUTE(h_loki_query_range, loki_api_query_range)
 ROUTE(h_loki_query, loki_api_query)
 ROUTE(h_loki_labels, loki_api_labels)
 ROUTE(h_loki_series, loki_api_series)
+ROUTE(h_loki_index_stats, loki_api_index_stats)
 ROUTE(h_tempo_echo, tempo_api_echo)
 ROUTE(h_dump, api_dump)
 
@@ -314,6 +315,7 @@ int api_register(http_server_t *srv, db_t *db, err_t *err)
         {HTTP_GET | HTTP_POST, "/loki/api/v1/labels", h_loki_labels},
         {HTTP_GET, "/loki/api/v1/label/*", h_loki_label_values},
         {HTTP_GET | HTTP_POST, "/loki/api/v1/series", h_loki_series},
+        {HTTP_GET, "/loki/api/v1/index/stats", h_loki_index_stats},
         {HTTP_GET, "/api/traces/*", h_tempo_v1},
         {HTTP_GET, "/api/v2/traces/*", h_tempo_v2},
         {HTTP_GET, "/api/echo", h_tempo_echo},

@@ -87,6 +87,10 @@ void loki_api_query(db_t *db, const api_in_t *in, api_out_t *out);
 void loki_api_labels(db_t *db, const api_in_t *in, api_out_t *out);
 void loki_api_label_values(db_t *db, const api_in_t *in, api_out_t *out);
 void loki_api_series(db_t *db, const api_in_t *in, api_out_t *out);
+/* GET /loki/api/v1/index/stats: {"streams","chunks","entries","bytes"} of the query's stream
+ * selector over [start, end] (Loki's shape, no envelope). Skillscope has no Loki chunks: chunks
+ * is the number of streams (each has at least one). */
+void loki_api_index_stats(db_t *db, const api_in_t *in, api_out_t *out);
 
 /* Tempo (tempo_api.c). v2 selects /api/v2/traces (TraceByIDResponse) over /api/traces (Trace). */
 void tempo_api_trace(db_t *db, const api_in_t *in, bool v2, api_out_t *out);

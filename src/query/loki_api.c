@@ -599,3 +599,57 @@ void loki_api_series(db_t *db, const api_in_t *in, api_out_t *out)
     jw_end(&w);
     buf_putc(&out->body, '\n');
 }
+
+/* ---- index stats ---- */
+
+typedef struct index_stats {
+    streams_acc_t streams;
+    uint64_t entries, bytes;
+} index_stats_t;
+
+static bool count_entry(void *arg, const db_log_entry_t *e)
+{
+    index_stats_t *st = arg;
+    st->entries++;
+    st->bytes += e->line.len;
+    return collect_stream(&st->streams, e);
+}
+
+void loki_api_index_stats(db_t *db, const api_in_t *in, api_out_t *out)
+{
+    int64_t start, end;
+    if (!bounds(in, out, &start, &end))
+        return;
+    const matcher_t *ms;
+    size_t nm;
+    logql_query_t *lq;
+    if (!parse_stream_selector(params_get(&in->params, "query"), out, &lq, &ms, &nm))
+        return;
+    index_stats_t st = {.streams = {.a = in->a}};
+    u64map_init(&st.streams.seen);
+    err_t err = {0};
+    int rc = db_logs_select(db, ms, nm, start, end, false, 0, count_entry, &st, &err);
+    logql_free(lq);
+    u64map_deinit(&st.streams.seen);
+    if (rc != 0) {
+        buf_clear(&out->body);
+        buf_puts(&out->body, err.msg[0] ? err.msg : err_str(rc));
+        out->status = 500;
+        out->content_type = "text/plain; charset=utf-8";
+        return;
+    }
+    ok_json(out);
+    jw_t w;
+    jw_init(&w, &out->body);
+    jw_obj(&w);
+    jw_key(&w, "streams");
+    jw_uint(&w, st.streams.n);
+    jw_key(&w, "chunks");
+    jw_uint(&w, st.streams.n);
+    jw_key(&w, "bytes");
+    jw_uint(&w, st.bytes);
+    jw_key(&w, "entries");
+    jw_uint(&w, st.entries);
+    jw_end(&w);
+    buf_putc(&out->body, '\n');
+}

@@ -194,6 +194,18 @@ def run():
                      ('start', str(t_lo)), ('end', str(t_hi))])
     R.check('labels?query= accepts a LogQL pipeline', 'event_name' in ((j or {}).get('data') or []),
             r)
+    # --- index/stats (Grafana's "this query will process" hint): no envelope ---
+    rng = [('start', str(t_lo)), ('end', str(t_hi))]
+    r, j = get_json(port, '/loki/api/v1/index/stats',
+                    [('query', '{service_name="claude-code"} |= "x"')] + rng)
+    r2, j2 = get_json(port, '/loki/api/v1/series', [('match[]', '{service_name="claude-code"}')] + rng)
+    n_streams = len((j2 or {}).get('data') or [])
+    R.eq('index/stats counts what the selector holds (the pipeline is not applied, as in Loki)',
+         j, {'streams': n_streams, 'chunks': n_streams, 'entries': len(logs),
+             'bytes': sum(len(l[1].encode()) for l in logs)})
+    r, _ = get_json(port, '/loki/api/v1/index/stats', [('query', '{service_name=')] + rng)
+    R.check('index/stats with a broken selector -> 400 parse error',
+            r.status == 400 and 'parse error' in r.text(), r)
     r, j = instant(port, 'vector(1)+vector(1)', 4000000000)
     R.eq('Grafana health check vector(1)+vector(1)',
          [s['value'][1] for s in (j or {}).get('data', {}).get('result') or []], ['2'])
