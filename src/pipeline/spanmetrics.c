@@ -75,7 +75,7 @@ int spanmetrics_new(const spanmetrics_opts_t *o, metreg_t *reg, spanmetrics_t **
     sm->dims = arena_alloc(&sm->arena, (n_dims + 1) * sizeof *sm->dims);
     sm->dim_label = arena_alloc(&sm->arena, (n_dims + 1) * sizeof *sm->dim_label);
     for (size_t i = 0; i < n_dims; i++) {
-        sm->dims[i] = (str_t){arena_strndup(&sm->arena, dims[i], strlen(dims[i])), strlen(dims[i])};
+        sm->dims[i] = arena_str(&sm->arena, str_cstr(dims[i]));
         sm->dim_label[i] = promname_label(&sm->arena, str_cstr(dims[i]));
         if (!sm->dim_label[i].len) {
             err_set(err, ERR_INVAL, "span metrics: dimension \"%s\" gives no label name", dims[i]);

@@ -456,11 +456,7 @@ static int sagg_sink(pqe_ctx_t *c, void *arg, const pqe_series_t *s)
                 pqe__kahan_inc(v[i], &ov[i], &comp[i]);
             }
         }
-        if (any && g->by_name && s->drop_name)
-            o->drop_name = true;
-        return 0;
-    }
-    if (g->op == PQ_AGG_AVG) { /* likewise */
+    } else if (g->op == PQ_AGG_AVG) { /* likewise */
         for (size_t i = 0; i < c->n_steps; i++) {
             if (!has[i])
                 continue;
@@ -476,34 +472,32 @@ static int sagg_sink(pqe_ctx_t *c, void *arg, const pqe_series_t *s)
                 avg_fold(st, ov, i, v[i]);
             }
         }
-        if (any && g->by_name && s->drop_name)
-            o->drop_name = true;
-        return 0;
-    }
-    for (size_t i = 0; i < c->n_steps; i++) {
-        if (!has[i])
-            continue;
-        any = true;
-        double f = v[i];
-        if (!oh[i]) { /* count, group, min, max (sum and avg above) */
-            oh[i] = 1;
-            ov[i] = (g->op == PQ_AGG_COUNT || g->op == PQ_AGG_GROUP) ? 1 : f;
-            continue;
-        }
-        switch (g->op) {
-        case PQ_AGG_COUNT:
-            ov[i]++;
-            break;
-        case PQ_AGG_MIN:
-            if (ov[i] > f || isnan(ov[i]))
-                ov[i] = f;
-            break;
-        case PQ_AGG_MAX:
-            if (ov[i] < f || isnan(ov[i]))
-                ov[i] = f;
-            break;
-        default:
-            break;
+    } else {
+        for (size_t i = 0; i < c->n_steps; i++) {
+            if (!has[i])
+                continue;
+            any = true;
+            double f = v[i];
+            if (!oh[i]) { /* count, group, min, max (sum and avg above) */
+                oh[i] = 1;
+                ov[i] = (g->op == PQ_AGG_COUNT || g->op == PQ_AGG_GROUP) ? 1 : f;
+                continue;
+            }
+            switch (g->op) {
+            case PQ_AGG_COUNT:
+                ov[i]++;
+                break;
+            case PQ_AGG_MIN:
+                if (ov[i] > f || isnan(ov[i]))
+                    ov[i] = f;
+                break;
+            case PQ_AGG_MAX:
+                if (ov[i] < f || isnan(ov[i]))
+                    ov[i] = f;
+                break;
+            default:
+                break;
+            }
         }
     }
     if (any && g->by_name && s->drop_name)

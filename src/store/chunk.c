@@ -290,40 +290,14 @@ static inline int64_t sext(uint64_t v, unsigned n) { return (int64_t)(v << (64 -
 static const double pow10_tab[] = {1, 10, 100, 1000, 10000};
 #define MAX_SCALE 4
 
-static bool delta_next(chunk_iter_t *it, int64_t *t, double *v)
-{
-    uint64_t u = get_bits(it, it->tsw);
-    it->t = (int64_t)((uint64_t)it->t0 + (uint64_t)it->i * (uint64_t)it->step + u);
-    int64_t x;
-    if (it->i == 0) {
-        x = it->x0;
-    } else {
-        if (it->mode == 0) {
-            it->d = (int64_t)((uint64_t)it->vmin + get_bits_at(it, &it->vpos, it->vw));
-        } else if (it->i == 1) {
-            it->d = it->d1;
-        } else {
-            it->d = (int64_t)((uint64_t)it->d + (uint64_t)it->vmin +
-                              get_bits_at(it, &it->vpos, it->vw));
-        }
-        x = (int64_t)((uint64_t)it->x + (uint64_t)it->d);
-    }
-    if (it->err)
-        return false;
-    it->x = x;
-    it->i++;
-    *t = it->t;
-    *v = it->scale ? (double)x / pow10_tab[it->scale] : (double)x;
-    return true;
-}
-
-/* A field of n <= 57 bits at bit pos of a stream already checked to hold it (delta chunks are
- * checked whole when opened). */
+/* A field of n <= 64 bits at bit pos of a stream already checked to hold it (delta chunks are
+ * checked whole when opened, so their reads need no bounds checks). */
 static inline uint64_t field_at(const chunk_iter_t *it, uint64_t pos, unsigned n)
 {
     if (n == 0)
         return 0;
-    if ((pos >> 3) + 8 <= (uint64_t)(it->end - it->p)) {
+    /* 8 whole bytes hold any <= 57-bit field at any bit offset */
+    if (n <= 57 && (pos >> 3) + 8 <= (uint64_t)(it->end - it->p)) {
         uint64_t w;
         memcpy(&w, it->p + (pos >> 3), 8);
         return (__builtin_bswap64(w) << (pos & 7)) >> (64 - n);
@@ -334,16 +308,10 @@ static inline uint64_t field_at(const chunk_iter_t *it, uint64_t pos, unsigned n
     return r;
 }
 
-/* delta_next for a run of samples: same arithmetic, no per-sample checks (chunk_iter_init_enc
- * checked that every field is inside the chunk). */
+/* Up to cap samples of a delta chunk: timestamps from the grid plus their residual field, values
+ * from the first value and the (delta-of-)delta fields. */
 static size_t delta_read(chunk_iter_t *it, int64_t *t, double *v, size_t cap)
 {
-    if (it->tsw > 57 || it->vw > 57) { /* wide fields: the careful reader */
-        size_t k = 0;
-        while (k < cap && delta_next(it, &t[k], &v[k]))
-            k++;
-        return k;
-    }
     size_t k = (size_t)(it->n - it->i);
     if (k > cap)
         k = cap;
@@ -398,7 +366,7 @@ bool chunk_iter_next(chunk_iter_t *it, int64_t *t, double *v)
     if (it->i >= it->n || it->err)
         return false;
     if (it->enc == CHUNK_ENC_DELTA)
-        return delta_next(it, t, v);
+        return delta_read(it, t, v, 1) == 1;
     if (it->i > 0) {
         int64_t dod;
         if (!get_bits(it, 1))
